@@ -1,0 +1,28 @@
+/**
+ * @avi/p2p: a zero-config mesh for smart-home and voice-assistant devices.
+ *
+ * @example
+ * ```ts
+ * import type { AviEvent } from "@avi/p2p";
+ * const onEvent = (ev: AviEvent) => console.log(ev.type);
+ * ```
+ *
+ * @module
+ */
+export {
+  AviP2pError,
+  ConfigError,
+  InvalidAddressError,
+  InvalidPathError,
+  InvalidTopicError,
+  LimitExceededError,
+  NetworkError,
+  NotStartedError,
+  NotSubscribedError,
+  PeerNotFoundError,
+  StreamNotFoundError,
+  StreamRejectedError,
+  TooLargeError,
+} from "./core/errors.ts";
+export type * from "./core/events.ts";
+export type { PeerId, StreamId } from "./core/peer_id.ts";
