@@ -5,7 +5,11 @@
  * @module
  */
 
-import type { ContextUpdatedEvent, JsonObject, JsonValue } from "../core/events.ts";
+import type {
+  ContextUpdatedEvent,
+  JsonObject,
+  JsonValue,
+} from "../core/events.ts";
 import type { PeerId } from "../core/peer_id.ts";
 import type { ContextStore } from "./store.ts";
 import type { ContextTransport } from "./transport.ts";

@@ -63,7 +63,10 @@ export interface ContextTransport {
    * signed sender. Messages this node published itself must not be delivered.
    * Returns a function that unsubscribes.
    */
-  subscribe(topic: string, handler: (message: TransportMessage) => void): () => void;
+  subscribe(
+    topic: string,
+    handler: (message: TransportMessage) => void,
+  ): () => void;
   /**
    * Calls `handler` with a peer's id each time the first connection to that
    * peer opens. Returns a function that removes the handler.
@@ -78,5 +81,9 @@ export interface ContextTransport {
    * Resolves `false` (never rejects) for a bad signature or an id whose
    * public key cannot be recovered.
    */
-  verify(peerId: PeerId, data: Uint8Array, signature: Uint8Array): Promise<boolean>;
+  verify(
+    peerId: PeerId,
+    data: Uint8Array,
+    signature: Uint8Array,
+  ): Promise<boolean>;
 }
