@@ -68,7 +68,6 @@ export function workedExamples(): Record<string, string> {
   const wf = decodeFrame(a2.reply.slice());
   if (wf.kind !== "welcome") throw new Error("welcome");
   const serverNonce = wf.serverNonce.slice();
-  out["serverNonce"] = hex(serverNonce);
   const keys = deriveSessionKeys(
     c,
     key,
