@@ -1,0 +1,145 @@
+/**
+ * Builds the js-libp2p node behind a mesh node (internal: no libp2p type
+ * leaves `mesh/`).
+ *
+ * @module
+ */
+
+import { createLibp2p } from "libp2p";
+import { tcp } from "@libp2p/tcp";
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { gossipsub } from "@libp2p/gossipsub";
+import type { GossipSub } from "@libp2p/gossipsub";
+import { kadDHT, removePublicAddressesMapper } from "@libp2p/kad-dht";
+import type { KadDHT } from "@libp2p/kad-dht";
+import { mdns } from "@libp2p/mdns";
+import { identify } from "@libp2p/identify";
+import { ping } from "@libp2p/ping";
+import { preSharedKey } from "@libp2p/pnet";
+import type {
+  ConnectionGater,
+  Libp2p,
+  PeerId as Libp2pPeerId,
+  PrivateKey,
+} from "@libp2p/interface";
+import type { ResolvedConfig } from "./config.ts";
+
+/** The Identify protocol version every mesh node announces. */
+export const IDENTIFY_PROTOCOL_VERSION = "/avi/1.0.0";
+/** The Kademlia protocol id of the LAN DHT. */
+export const KAD_PROTOCOL = "/avi/lan/kad/1.0.0";
+
+/** The services of a mesh libp2p node. */
+export interface MeshServices extends Record<string, unknown> {
+  pubsub: GossipSub;
+  identify: unknown;
+  ping: unknown;
+  dht?: KadDHT;
+}
+
+/** The libp2p node type used inside mesh/. */
+export type MeshLibp2p = Libp2p<MeshServices>;
+
+/**
+ * Deno's BroadcastChannel has no `unref()`. `mortice` (the lock used by the
+ * libp2p peer store) opens a BroadcastChannel with a message listener and
+ * calls `channel.unref?.()`; without it the channel keeps a Deno process
+ * alive for ever after every node has stopped. This adds the missing method
+ * through Deno's own internal ref switch, once, and only when it is absent.
+ */
+function patchBroadcastChannelUnref(): void {
+  const BC = (globalThis as { BroadcastChannel?: { prototype: object } })
+    .BroadcastChannel;
+  if (BC === undefined || "unref" in BC.prototype) return;
+  const sym = Object.getOwnPropertySymbols(BC.prototype).find((s) =>
+    s.description === "refBroadcastChannel"
+  );
+  if (sym === undefined) return;
+  const proto = BC.prototype as Record<symbol | string, unknown>;
+  const ref = proto[sym] as (this: unknown, on: boolean) => void;
+  Object.defineProperty(BC.prototype, "unref", {
+    value: function unref(this: unknown) {
+      ref.call(this, false);
+    },
+    configurable: true,
+    writable: true,
+  });
+}
+
+/**
+ * Builds (and starts) the libp2p node.
+ *
+ * @param config The resolved configuration.
+ * @param privateKey The node's Ed25519 key.
+ * @param gater Connection gate (allow-list, maxPeers).
+ */
+export async function buildLibp2p(
+  config: ResolvedConfig,
+  privateKey: PrivateKey,
+  gater: ConnectionGater,
+): Promise<MeshLibp2p> {
+  patchBroadcastChannelUnref();
+  const host = config.listenHost;
+  const listen = host.includes(":")
+    ? `/ip6/${host}/tcp/${config.listenPort}`
+    : `/ip4/${host}/tcp/${config.listenPort}`;
+  const services: Record<string, unknown> = {
+    identify: identify({ timeout: 5000 }),
+    ping: ping(),
+    pubsub: gossipsub({
+      // StrictSign is the default: every message is signed and checked
+      globalSignaturePolicy: "StrictSign",
+      allowPublishToZeroTopicPeers: true,
+      emitSelf: false,
+      heartbeatInterval: 1000,
+      maxInboundDataLength: config.maxMessageBytes + 64 * 1024,
+      fallbackToFloodsub: false,
+    }),
+  };
+  if (config.enableKad) {
+    services.dht = kadDHT({
+      protocol: KAD_PROTOCOL,
+      clientMode: false,
+      peerInfoMapper: removePublicAddressesMapper,
+      logPrefix: "libp2p:dht-avi",
+    });
+  }
+  const node = await createLibp2p({
+    privateKey,
+    nodeInfo: { userAgent: config.nodeName },
+    addresses: { listen: [listen] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionProtector: config.meshKey
+      ? preSharedKey({ psk: config.meshKey })
+      : undefined,
+    connectionGater: gater,
+    connectionManager: {
+      // connections, not peers: allow a few per peer; the gater caps peers
+      maxConnections: config.maxPeers * 4 + 4,
+      dialTimeout: 10_000,
+    },
+    peerDiscovery: config.enableMdns
+      ? [mdns({
+        serviceTag: `_${config.discoveryTag}._udp.local`,
+        interval: config.mdnsIntervalMs,
+      })]
+      : [],
+    // deno-lint-ignore no-explicit-any
+    services: services as any,
+  }) as unknown as MeshLibp2p;
+  // The Identify protocol id stays the standard /ipfs/id/1.0.0 (so any
+  // libp2p peer can identify us); the announced protocol version is ours.
+  const host_ =
+    (node.services.identify as { host?: { protocolVersion: string } })
+      ?.host;
+  if (host_ !== undefined) host_.protocolVersion = IDENTIFY_PROTOCOL_VERSION;
+  return node;
+}
+
+/** Our string form of a libp2p peer id. */
+export function idOf(peer: Libp2pPeerId): string {
+  return peer.toString();
+}

@@ -1,0 +1,194 @@
+/**
+ * {@linkcode AviP2pHandle}: the calls an application makes on a running
+ * node. Cheap to copy and safe to share; every call returns a promise that
+ * resolves, or rejects with a typed error, and after `shutdown()` every call
+ * rejects with `NotStartedError` (none hangs).
+ *
+ * @module
+ */
+
+import type { AviEvent } from "../core/events.ts";
+import type { PeerId } from "../core/peer_id.ts";
+import type { EventStream } from "./event_hub.ts";
+import type { MeshRuntime } from "./_runtime.ts";
+
+/**
+ * A handle on a running node. Get one with `node.handle()`.
+ *
+ * @example
+ * ```ts ignore
+ * import { AviP2p } from "@avi/p2p";
+ * const node = await AviP2p.start({ nodeName: "lamp", dataDir: null });
+ * const handle = node.handle();
+ * await handle.subscribe("home/lights");
+ * const reached = await handle.publish("home/lights", new TextEncoder().encode("on"));
+ * console.log(`reached ${reached} peers`);
+ * await node.shutdown();
+ * ```
+ */
+export class AviP2pHandle {
+  #rt: MeshRuntime;
+
+  /** @internal Use `node.handle()`. */
+  constructor(runtime: MeshRuntime) {
+    this.#rt = runtime;
+  }
+
+  /** @internal The runtime (for services hosted by the node). */
+  get _runtime(): MeshRuntime {
+    return this.#rt;
+  }
+
+  /** This node's peer id. */
+  get peerId(): PeerId {
+    return this.#rt.peerId;
+  }
+
+  /**
+   * Subscribes to a pub/sub topic; matching messages then arrive as
+   * `message` events. Subscribing twice is harmless (idempotent).
+   *
+   * @param topic 1 to `maxTopicLength` (default 256) UTF-8 bytes, no control
+   * characters.
+   * @throws {InvalidTopicError} For an empty, oversize or malformed topic.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.subscribe("home/lights");
+   * ```
+   */
+  subscribe(topic: string): Promise<void> {
+    return this.#rt.call("subscribe", () => this.#rt.subscribe(topic));
+  }
+
+  /**
+   * Leaves a topic.
+   *
+   * @param topic A topic this node subscribed to.
+   * @throws {NotSubscribedError} When not subscribed to `topic`.
+   * @throws {InvalidTopicError} For a malformed topic.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.unsubscribe("home/lights");
+   * ```
+   */
+  unsubscribe(topic: string): Promise<void> {
+    return this.#rt.call("unsubscribe", () => this.#rt.unsubscribe(topic));
+  }
+
+  /** The topics this node is subscribed to (by `subscribe`).
+   * @example
+   * ```ts ignore
+   * console.log(await handle.subscriptions());
+   * ```
+   */
+  subscriptions(): Promise<string[]> {
+    return this.#rt.call("subscriptions", () => this.#rt.subscriptions());
+  }
+
+  /**
+   * Publishes a signed message on a topic (this node need not subscribe).
+   *
+   * **When no peer subscribes**, the promise still resolves, with `0`: the
+   * message reached nobody and is not stored or retried. Check the count
+   * (or wait for `topicPeers(topic)` to be non-empty) when delivery matters.
+   * The count is the number of peers GossipSub sent the message to directly;
+   * they forward it to the rest of the mesh.
+   *
+   * @param topic The topic.
+   * @param data The payload, at most `maxMessageBytes` (default 1 MiB).
+   * @returns The number of peers the message was sent to (0: nobody).
+   * @throws {TooLargeError} When `data` is over the limit.
+   * @throws {InvalidTopicError} For an empty, oversize or malformed topic.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * const n = await handle.publish("home/lights", new TextEncoder().encode("on"));
+   * if (n === 0) console.log("nobody listens yet");
+   * ```
+   */
+  publish(topic: string, data: Uint8Array): Promise<number> {
+    return this.#rt.call("publish", () => this.#rt.publish(topic, data));
+  }
+
+  /**
+   * The connected peers known to subscribe to `topic`.
+   *
+   * @throws {InvalidTopicError} For a malformed topic.
+   * @example
+   * ```ts ignore
+   * console.log(await handle.topicPeers("home/lights"));
+   * ```
+   */
+  topicPeers(topic: string): Promise<PeerId[]> {
+    return this.#rt.call("topicPeers", () => this.#rt.topicPeers(topic));
+  }
+
+  /**
+   * The peers connected now.
+   * @example
+   * ```ts ignore
+   * console.log((await handle.connectedPeers()).length);
+   * ```
+   */
+  connectedPeers(): Promise<PeerId[]> {
+    return this.#rt.call("connectedPeers", () => this.#rt.connectedPeers());
+  }
+
+  /**
+   * Looks for peers now: redials every known peer that is not connected and
+   * runs a DHT query (at most 10 s) when Kademlia is on. mDNS keeps running
+   * on its own. Resolves with every peer discovered so far.
+   * @example
+   * ```ts ignore
+   * const known = await handle.discoverPeers();
+   * ```
+   */
+  discoverPeers(): Promise<PeerId[]> {
+    return this.#rt.call("discoverPeers", () => this.#rt.discoverPeers());
+  }
+
+  /**
+   * Connects to a peer by multiaddr (ending in `/p2p/<peerId>`).
+   *
+   * @param address For example `/ip4/192.168.1.20/tcp/4001/p2p/12D3KooW...`.
+   * @returns The peer's id.
+   * @throws {InvalidAddressError} For a malformed multiaddr or peer id.
+   * @throws {LimitExceededError} When `maxPeers` peers are connected.
+   * @throws {NetworkError} When the dial fails (refused, wrong mesh key, ...).
+   * @example
+   * ```ts ignore
+   * await handle.dial("/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...");
+   * ```
+   */
+  dial(address: string): Promise<PeerId> {
+    return this.#rt.call("dial", () => this.#rt.dial(address));
+  }
+
+  /**
+   * Closes every connection to a peer (it is not redialled).
+   *
+   * @throws {InvalidAddressError} For a malformed peer id.
+   * @throws {PeerNotFoundError} When the peer is not connected.
+   * @example
+   * ```ts ignore
+   * await handle.disconnect(peerId);
+   * ```
+   */
+  disconnect(peerId: PeerId | string): Promise<void> {
+    return this.#rt.call("disconnect", () => this.#rt.disconnect(peerId));
+  }
+
+  /**
+   * A new independent event consumer (see `AviP2p.events()`). It ends when
+   * the node shuts down.
+   * @example
+   * ```ts ignore
+   * for await (const ev of handle.events()) console.log(ev.type);
+   * ```
+   */
+  events(): EventStream<AviEvent> {
+    return this.#rt.events();
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Shared helpers of the mesh tests: nodes on 127.0.0.1 with a unique mDNS
+ * tag per test, and waiting for events with generous deadlines.
+ *
+ * @module
+ */
+
+import { AviP2p, type AviP2pConfig } from "../mesh/mod.ts";
+import type { AviEvent } from "../core/events.ts";
+
+/** A tag no other test on this machine uses. */
+export function uniqueTag(): string {
+  return `t-${crypto.randomUUID().slice(0, 12)}`;
+}
+
+/** Starts a node on 127.0.0.1 (no mDNS, no disk unless asked). */
+export function startNode(config: AviP2pConfig = {}): Promise<AviP2p> {
+  return AviP2p.start({
+    listenHost: "127.0.0.1",
+    dataDir: null,
+    enableMdns: false,
+    redialInitialMs: 200,
+    redialMaxMs: 2000,
+    onWarning: () => {},
+    ...config,
+  });
+}
+
+/** Reads `events` until one matches; throws after `ms`. */
+export async function waitForEvent<T extends AviEvent>(
+  events: AsyncIterator<AviEvent>,
+  match: (ev: AviEvent) => ev is T,
+  ms = 20_000,
+  what = "event",
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${what}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([
+      (async () => {
+        while (true) {
+          const r = await events.next();
+          if (r.done) {
+            throw new Error(`event stream ended while waiting for ${what}`);
+          }
+          if (match(r.value)) return r.value;
+        }
+      })(),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `cond` every 20 ms until true; throws after `ms`. */
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  ms = 20_000,
+  what = "condition",
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Shuts every node down, ignoring errors. */
+export async function shutdownAll(
+  ...nodes: (AviP2p | undefined)[]
+): Promise<void> {
+  await Promise.all(nodes.map((n) => n?.shutdown().catch(() => {})));
+}
