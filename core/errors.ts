@@ -254,3 +254,29 @@ export class InvalidPathError extends AviP2pError {
     this.name = "InvalidPathError";
   }
 }
+
+/**
+ * A Deno API this feature needs is missing: the program was started without
+ * the unstable flag it requires (e.g. `--unstable-net` for UDP).
+ *
+ * @example
+ * ```ts
+ * import { UnstableApiError } from "@avi/p2p";
+ * console.log(new UnstableApiError("Deno.listenDatagram", "--unstable-net").message);
+ * ```
+ */
+export class UnstableApiError extends AviP2pError {
+  /** The flag to add. */
+  readonly flag: string;
+  /**
+   * @param api The missing API, e.g. `Deno.listenDatagram`.
+   * @param flag The flag that enables it, e.g. `--unstable-net`.
+   */
+  constructor(api: string, flag: string) {
+    super(
+      `${api} is not available: run Deno with ${flag} (or list it under "unstable" in deno.json)`,
+    );
+    this.name = "UnstableApiError";
+    this.flag = flag;
+  }
+}
