@@ -35,16 +35,21 @@
  * and our clock has caught up.
  *
  * ## Tombstones
- * A delete stays as a tombstone until it can be dropped without changing the
- * document: (1) it is stable (every known replica's version vector covers it
- * and ours covers theirs) or older than `tombstoneHorizonMs`, and (2) no
- * other kept delta still touches that path, and the delete no longer holds
- * its parents' "is an object" marks (a later write under the parent took
- * them). The parent then remembers the stamp (a "floor"): a late change below
- * it that is older than the floor is ignored, so a dropped delete never comes
- * back. The one case that can still differ: a replica unknown to the others
- * (or silent past the horizon) that returns with a change older than a
- * dropped delete; replicas that had already dropped it ignore that change.
+ * A delete is a tombstone: its delta is kept (and relayed) so that older
+ * writes arriving late stay deleted. {@linkcode ContextDoc.collectGarbage}
+ * drops the delta of a tombstone once (1) it is stable: every known replica's
+ * version vector covers it and ours covers theirs (so no change older than
+ * the delete can still arrive from them), or it is older than
+ * `tombstoneHorizonMs`; and (2) dropping it cannot change the document: no
+ * other kept delta (nor the initial document) has anything at or below that
+ * path, and the delete no longer holds its parents' "is an object" marks (a
+ * later write under the parent took them over). What remains is a compact
+ * tombstone, the path and its stamp (no delta, no signature), which still
+ * hides any older write that arrives late; it goes too once older than
+ * `tombstoneHorizonMs`. So a deleted key comes back only if a replica that
+ * was silent for longer than the horizon returns with a write older than the
+ * delete; a replica silent for that long should be reset (started from an
+ * empty store) rather than merged.
  *
  * @module
  */
@@ -148,13 +153,12 @@ interface Reg {
 
 interface Clear {
   stamp: Stamp;
-  held: Held;
+  held: Held | null; // null: a collected tombstone (see collectGarbage)
 }
 
 interface Node {
   reg?: Reg;
   clear?: Clear;
-  floor?: Stamp;
   children?: Map<string, Node>;
 }
 
@@ -190,6 +194,8 @@ export class ContextDoc {
   #dots = new DotSet();
   #held = new Map<string, Map<number, Held>>();
   #tombstones = 0;
+  #compact = 0;
+  #genesisPaths: string[] = [];
 
   /** @param options Replica id, clock and bounds. */
   constructor(options: ContextDocOptions) {
@@ -215,6 +221,12 @@ export class ContextDoc {
     checkJson(initial);
     this.#root.reg = { stamp: GENESIS, kind: "object", held: null };
     this.#seed(this.#root, initial);
+    this.#seedPath.clear();
+  }
+
+  #seedPath = new Map<Node, string[]>();
+  #pathOf(node: Node): string[] {
+    return this.#seedPath.get(node) ?? [];
   }
 
   #seed(node: Node, obj: JsonObject): void {
@@ -222,9 +234,11 @@ export class ContextDoc {
       checkKey(key);
       const v = obj[key];
       const child: Node = {};
+      this.#genesisPaths.push(formatPath([...this.#pathOf(node), key]));
       (node.children ??= new Map()).set(key, child);
       if (isPlainObject(v)) {
         child.reg = { stamp: GENESIS, kind: "object", held: null };
+        this.#seedPath.set(child, [...this.#pathOf(node), key]);
         this.#seed(child, v);
       } else child.reg = { stamp: GENESIS, kind: "set", value: v, held: null };
     }
@@ -509,23 +523,17 @@ export class ContextDoc {
   #applyEntry(held: Held, e: DeltaEntry): void {
     const t = held.stamp;
     const path = e.path;
-    // Pass 1: is the entry hidden by a newer clear above it, or a floor?
+    // Pass 1: is the entry hidden by a newer clear at or above its path? (A
+    // clear at the path itself comes with a register at least as new, so
+    // an older entry there would lose anyway.)
     let node = this.#root;
     if (
       path.length > 0 && node.clear && compareStamps(t, node.clear.stamp) < 0
     ) return;
     for (let i = 0; i < path.length; i++) {
       const child = node.children?.get(path[i]);
-      if (!child) {
-        if (node.floor && compareStamps(t, node.floor) < 0) return;
-        break;
-      }
-      if (
-        i < path.length - 1 && child.clear &&
-        compareStamps(t, child.clear.stamp) < 0
-      ) {
-        return;
-      }
+      if (!child) break;
+      if (child.clear && compareStamps(t, child.clear.stamp) < 0) return;
       node = child;
     }
     // Pass 2: parents become objects, then the target.
@@ -564,10 +572,10 @@ export class ContextDoc {
 
   #raiseClear(node: Node, t: Stamp, held: Held): void {
     if (node.clear && compareStamps(node.clear.stamp, t) >= 0) return;
-    if (node.clear) this.#unref(node.clear.held);
+    if (node.clear?.held) this.#unref(node.clear.held);
+    else if (node.clear) this.#compact--;
     node.clear = { stamp: t, held };
     held.refs++;
-    if (node.floor && compareStamps(node.floor, t) < 0) delete node.floor;
     if (node.children) this.#prune(node.children, t);
   }
 
@@ -580,12 +588,12 @@ export class ContextDoc {
         delete child.reg;
       }
       if (child.clear && compareStamps(child.clear.stamp, t) < 0) {
-        this.#unref(child.clear.held);
+        if (child.clear.held) this.#unref(child.clear.held);
+        else this.#compact--;
         delete child.clear;
       }
-      if (child.floor && compareStamps(child.floor, t) < 0) delete child.floor;
       if (child.children) this.#prune(child.children, t);
-      if (!child.reg && !child.clear && !child.floor && !child.children?.size) {
+      if (!child.reg && !child.clear && !child.children?.size) {
         children.delete(key);
       }
     }
@@ -681,11 +689,22 @@ export class ContextDoc {
     if (held) held.proof = proof;
   }
 
-  /** Counts: kept deltas and tombstones. */
-  stats(): { heldDeltas: number; tombstones: number } {
+  /**
+   * Counts: kept deltas, tombstones (with their delta), and compact
+   * tombstones (a path and a stamp; see {@linkcode ContextDoc.collectGarbage}).
+   */
+  stats(): {
+    heldDeltas: number;
+    tombstones: number;
+    compactTombstones: number;
+  } {
     let heldDeltas = 0;
     for (const m of this.#held.values()) heldDeltas += m.size;
-    return { heldDeltas, tombstones: this.#tombstones };
+    return {
+      heldDeltas,
+      tombstones: this.#tombstones,
+      compactTombstones: this.#compact,
+    };
   }
 
   // -------------------------------------------------------------------- GC
@@ -726,6 +745,15 @@ export class ContextDoc {
     for (const [h, nodes] of candidates) {
       if (h.refs !== nodes.length * 2) candidates.delete(h);
     }
+    // Blocked if the initial document has something at or below the path
+    // (a replica starting afresh would show it again).
+    for (const g of this.#genesisPaths) {
+      const keys = g.split(".");
+      for (let i = 1; i <= keys.length; i++) {
+        const owner = paths.get(keys.slice(0, i).join("."));
+        if (owner) candidates.delete(owner);
+      }
+    }
     if (candidates.size === 0) return 0;
     // Blocked if another kept delta still has an entry at or below the path.
     for (const byWriter of this.#held.values()) {
@@ -749,16 +777,28 @@ export class ContextDoc {
         const key = e.path[e.path.length - 1];
         const node = parent.children?.get(key);
         if (!node || node.reg?.held !== h) continue;
-        parent.children!.delete(key);
-        if (!parent.floor || compareStamps(parent.floor, h.stamp) < 0) {
-          parent.floor = h.stamp;
-        }
+        // Keep only the stamp: a compact, local tombstone.
+        delete node.reg;
+        node.clear = { stamp: h.stamp, held: null };
         this.#tombstones--;
+        this.#compact++;
         dropped++;
       }
       h.refs = 1;
       this.#unref(h);
     }
+    // Compact tombstones past the horizon go entirely.
+    const sweep = (children: Map<string, Node>) => {
+      for (const [key, node] of children) {
+        if (node.children) sweep(node.children);
+        if (node.clear?.held === null && node.clear.stamp.wall < horizon) {
+          delete node.clear;
+          this.#compact--;
+          if (!node.reg && !node.children?.size) children.delete(key);
+        }
+      }
+    };
+    if (this.#root.children) sweep(this.#root.children);
     return dropped;
   }
 
@@ -766,18 +806,14 @@ export class ContextDoc {
 
   /**
    * The replica's whole state as bytes (kept deltas with their signatures,
-   * what it has seen, its clock, its floors), for {@linkcode ContextDoc.restore}.
+   * what it has seen, its clock, its compact tombstones), for {@linkcode ContextDoc.restore}.
    */
   snapshot(): Uint8Array {
-    const floors: [string[], number, number, string][] = [];
+    const compact: [string[], number, number, string][] = [];
     const walk = (node: Node, path: string[]) => {
-      if (node.floor) {
-        floors.push([
-          path,
-          node.floor.wall,
-          node.floor.counter,
-          node.floor.writer,
-        ]);
+      const c = node.clear;
+      if (c && c.held === null) {
+        compact.push([path, c.stamp.wall, c.stamp.counter, c.stamp.writer]);
       }
       for (const [k, c] of node.children ?? []) walk(c, [...path, k]);
     };
@@ -793,7 +829,7 @@ export class ContextDoc {
       counter,
       this.#dots.toJSON(),
       held,
-      floors,
+      compact,
     ]);
   }
 
@@ -813,7 +849,7 @@ export class ContextDoc {
         "Cannot decode context snapshot: unknown format",
       );
     }
-    const [, wall, counter, dots, held, floors] = raw as [
+    const [, wall, counter, dots, held, compact] = raw as [
       number,
       number,
       number,
@@ -822,7 +858,7 @@ export class ContextDoc {
       [string[], number, number, string][],
     ];
     const doc = new ContextDoc(options);
-    for (const [path, w, c, writer] of floors) {
+    for (const [path, w, c, writer] of compact) {
       let node = doc.#root;
       for (const key of path) {
         const children: Map<string, Node> = node.children ??= new Map();
@@ -830,7 +866,8 @@ export class ContextDoc {
         if (!child) children.set(key, child = {});
         node = child;
       }
-      node.floor = { wall: w, counter: c, writer };
+      node.clear = { stamp: { wall: w, counter: c, writer }, held: null };
+      doc.#compact++;
     }
     for (const [bytes, proof] of held) {
       const delta = decodeDelta(bytes);
