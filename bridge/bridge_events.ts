@@ -1,0 +1,143 @@
+/**
+ * The events an {@linkcode EmbeddedBridge} emits, and the bounded queue that
+ * carries them to each consumer (a slow consumer loses the oldest events and
+ * gets a `lagged` event; it never slows the bridge).
+ *
+ * @module
+ */
+
+/** A device completed a handshake (a new session). */
+export interface DeviceConnectedEvent {
+  /** Discriminator. */
+  type: "deviceConnected";
+  /** The device id. */
+  deviceId: string;
+  /** Its source, `"address:port"`. */
+  address: string;
+  /** The new session id. */
+  sessionId: number;
+}
+
+/** A device's session ended. */
+export interface DeviceGoneEvent {
+  /** Discriminator. */
+  type: "deviceGone";
+  /** The device id. */
+  deviceId: string;
+  /**
+   * Why: `timeout` (silent for 3 × keep-alive), `disconnected` (it said
+   * so), `replaced` (it made a new session; a `deviceConnected` follows),
+   * `closed` (the bridge closed).
+   */
+  reason: "timeout" | "disconnected" | "replaced" | "closed";
+}
+
+/** A device announced it sleeps. */
+export interface DeviceSleepingEvent {
+  /** Discriminator. */
+  type: "deviceSleeping";
+  /** The device id. */
+  deviceId: string;
+  /** The announced duration. */
+  seconds: number;
+}
+
+/** A sleeping device woke (sent a frame). */
+export interface DeviceAwakeEvent {
+  /** Discriminator. */
+  type: "deviceAwake";
+  /** The device id. */
+  deviceId: string;
+  /** Messages delivered from its sleep queue. */
+  delivered: number;
+}
+
+/** This consumer fell behind; `dropped` events were lost for it. */
+export interface BridgeLaggedEvent {
+  /** Discriminator. */
+  type: "lagged";
+  /** Events lost. */
+  dropped: number;
+}
+
+/**
+ * Every bridge event, discriminated on `type`.
+ *
+ * @example
+ * ```ts
+ * import type { BridgeEvent } from "@avi/p2p/bridge";
+ * const show = (e: BridgeEvent) =>
+ *   e.type === "deviceConnected" ? `+${e.deviceId}` : e.type;
+ * ```
+ */
+export type BridgeEvent =
+  | DeviceConnectedEvent
+  | DeviceGoneEvent
+  | DeviceSleepingEvent
+  | DeviceAwakeEvent
+  | BridgeLaggedEvent;
+
+/** One consumer's bounded queue. @internal */
+export class BridgeEventStream implements AsyncIterableIterator<BridgeEvent> {
+  #q: BridgeEvent[] = [];
+  #cap: number;
+  #lost = 0;
+  #waiter: ((r: IteratorResult<BridgeEvent>) => void) | undefined;
+  #done = false;
+  #onEnd: () => void;
+
+  constructor(cap: number, onEnd: () => void) {
+    this.#cap = cap;
+    this.#onEnd = onEnd;
+  }
+
+  push(e: BridgeEvent): void {
+    if (this.#done) return;
+    if (this.#waiter && this.#q.length === 0 && this.#lost === 0) {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      w({ value: e, done: false });
+      return;
+    }
+    if (this.#q.length >= this.#cap) {
+      this.#q.shift();
+      this.#lost++;
+    }
+    this.#q.push(e);
+  }
+
+  next(): Promise<IteratorResult<BridgeEvent>> {
+    if (this.#lost > 0) {
+      const dropped = this.#lost;
+      this.#lost = 0;
+      return Promise.resolve({
+        value: { type: "lagged", dropped },
+        done: false,
+      });
+    }
+    const e = this.#q.shift();
+    if (e) return Promise.resolve({ value: e, done: false });
+    if (this.#done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((r) => (this.#waiter = r));
+  }
+
+  return(): Promise<IteratorResult<BridgeEvent>> {
+    this.#q = [];
+    this.#lost = 0;
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  end(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#onEnd();
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<BridgeEvent> {
+    return this;
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * What the bridge needs from a mesh node: the subset of the node handle it
+ * calls. The handle of `AviP2p` satisfies it; tests of one function may pass
+ * a small fake.
+ *
+ * @module
+ */
+
+import type { AviEvent, JsonObject } from "../core/events.ts";
+
+/**
+ * The mesh calls the bridge uses. Pub/sub and events are required; context
+ * and streams are used when present.
+ *
+ * @example
+ * ```ts
+ * import type { BridgeMesh } from "@avi/p2p/bridge";
+ * const quiet: BridgeMesh = {
+ *   subscribe: async () => {},
+ *   unsubscribe: async () => {},
+ *   publish: async () => {},
+ *   events: () => ({
+ *     [Symbol.asyncIterator]() { return this; },
+ *     next: () => new Promise(() => {}),
+ *     return: async () => ({ done: true, value: undefined }),
+ *   }),
+ * };
+ * ```
+ */
+export interface BridgeMesh {
+  /** Subscribe the node to a topic. */
+  subscribe(topic: string): Promise<unknown> | unknown;
+  /** Unsubscribe the node from a topic. */
+  unsubscribe(topic: string): Promise<unknown> | unknown;
+  /** Publish; resolves once the mesh accepted the message. */
+  publish(topic: string, data: Uint8Array): Promise<unknown>;
+  /** The node's events (only `message` and stream events are used). */
+  events(): AsyncIterableIterator<AviEvent>;
+  /** Deep-merge a patch into the shared context. */
+  updateContext?(patch: JsonObject): Promise<unknown>;
+  /** Ask a peer for a stream; resolves with the stream id once accepted. */
+  requestStream?(peerId: string, reason: string): Promise<string>;
+  /** Send one frame on a stream. */
+  sendStreamData?(
+    streamId: string,
+    data: Uint8Array,
+  ): Promise<unknown> | unknown;
+  /** Close a stream. */
+  closeStream?(streamId: string): Promise<unknown> | unknown;
+}

@@ -1,0 +1,88 @@
+/**
+ * The embedded bridge: a UDP gateway between microcontrollers speaking the
+ * device protocol (docs/PROTOCOL.md) and the mesh.
+ *
+ * Requires `--allow-net` and `--unstable-net` (`Deno.listenDatagram`);
+ * {@linkcode EmbeddedBridge.start} says so with an `UnstableApiError`.
+ *
+ * What it does:
+ * - the gateway end of the handshake (stateless cookie, per-device keys),
+ *   sealed frames with a replay window, sessions by id whose address follows
+ *   authenticated frames, keep-alive and expiry after 3 × keep-alive, the
+ *   "unknown session" answer that makes devices re-handshake;
+ * - pub/sub with reference-counted mesh subscriptions, per-device topic
+ *   permissions ({@linkcode DevicePermissions}: by default a device publishes
+ *   under `device/<id>/#` only and subscribes to anything; nobody touches the
+ *   context topics or another device's topics), QoS 1 acked only after the
+ *   mesh accepted the message, duplicates published once;
+ * - device events: ButtonPress → `device/<id>/button`, SensorUpdate →
+ *   `device/<id>/sensor/<name>` plus the context at `avi.sensors.<id>.<name>`
+ *   (formats in `device_events.ts`);
+ * - device streams relayed to mesh streams, sleeping devices with a bounded
+ *   queue, gateway discovery answers;
+ * - every table bounded and every rate limited ({@linkcode BridgeLimits}).
+ *
+ * @example
+ * ```ts ignore
+ * import { AviP2p } from "@avi/p2p";
+ * import { EmbeddedBridge, loadDeviceKeys } from "@avi/p2p/bridge";
+ * const node = await AviP2p.start({ nodeName: "gateway" });
+ * const bridge = await EmbeddedBridge.start(node.handle(), {
+ *   udpPort: 8888,
+ *   devices: await loadDeviceKeys("./devices.json"),
+ * });
+ * for await (const ev of bridge.events()) console.log(ev.type);
+ * ```
+ *
+ * @module
+ */
+
+export { type BridgeStats, type DeviceInfo, EmbeddedBridge } from "./bridge.ts";
+export type {
+  BridgeEvent,
+  BridgeLaggedEvent,
+  DeviceAwakeEvent,
+  DeviceConnectedEvent,
+  DeviceGoneEvent,
+  DeviceSleepingEvent,
+} from "./bridge_events.ts";
+export type { BridgeMesh } from "./mesh_port.ts";
+export {
+  type BridgeLimits,
+  type BridgeOptions,
+  DEFAULT_LIMITS,
+  type DeviceEntry,
+  type DeviceTable,
+  loadDeviceKeys,
+  parseDeviceTable,
+  parseKey,
+  type ResolvedDevice,
+  type ResolvedLimits,
+  resolveLimits,
+} from "./options.ts";
+export {
+  DEFAULT_PUBLISH,
+  DEFAULT_RESERVED_TOPICS,
+  DEFAULT_SUBSCRIBE,
+  DevicePermissions,
+  type TopicRules,
+} from "./permissions.ts";
+export { hasWildcard, matchTopic, validatePattern } from "./topic_pattern.ts";
+export {
+  RateLimiter,
+  type RateLimitOptions,
+  TokenBucket,
+} from "./rate_limit.ts";
+export { BoundedQueue } from "./bounded_queue.ts";
+export {
+  RefCountedSubscriptions,
+  type SubscribeTarget,
+} from "./ref_subscriptions.ts";
+export { AckMemory, type AckState, fnv1a } from "./ack_memory.ts";
+export {
+  buttonJson,
+  buttonTopic,
+  customToJson,
+  sensorJson,
+  sensorTopic,
+} from "./device_events.ts";

@@ -1,0 +1,249 @@
+/**
+ * Options of the embedded bridge, their documented defaults, and the device
+ * key table (inline or from a JSON key file).
+ *
+ * @module
+ */
+
+import { ConfigError } from "../core/errors.ts";
+import type { TopicRules } from "./permissions.ts";
+
+/** One device's entry: its 32-byte key and, optionally, its own topic rules. */
+export interface DeviceEntry extends TopicRules {
+  /** The 32-byte pre-shared key, as bytes or 64 hex characters. */
+  key: Uint8Array | string;
+}
+
+/** Device id → key (bytes or hex) or a full entry. */
+export type DeviceTable = Record<string, Uint8Array | string | DeviceEntry>;
+
+/**
+ * Every bound and timer of the bridge. Each has a default (`@default`), each
+ * is enforced.
+ */
+export interface BridgeLimits {
+  /** Most live device sessions; a new handshake beyond it is refused. @default 1024 */
+  maxSessions?: number;
+  /** Most topics one device may subscribe to. @default 32 */
+  maxSubscriptionsPerDevice?: number;
+  /** Most messages kept for a sleeping device (oldest dropped). @default 64 */
+  maxQueuedPerSleepingDevice?: number;
+  /** Most frames waiting to be sent to one device (oldest dropped). @default 128 */
+  maxOutboundPerDevice?: number;
+  /** Most QoS 1 publishes of one device waiting for the mesh at once. @default 64 */
+  maxInflightPerDevice?: number;
+  /** QoS 1 message ids remembered per device (across sessions) for duplicate suppression. @default 512 */
+  dedupWindow?: number;
+  /** Most streams one device may have open. @default 4 */
+  maxStreamsPerDevice?: number;
+  /** Longest sleep a device may announce, in ms. @default 3600000 */
+  maxSleepMs?: number;
+  /** Keep-alive interval told to devices in the Welcome, in seconds. @default 30 */
+  keepAliveSeconds?: number;
+  /** Topic aliases a device may register per session. @default 16 */
+  maxAliasesPerSession?: number;
+  /** Datagrams per second accepted from one source address. @default 2000 */
+  ratePerAddress?: number;
+  /** Burst of datagrams from one source address. @default 500 */
+  burstPerAddress?: number;
+  /** Frames per second accepted from one device (after authentication). @default 2000 */
+  ratePerDevice?: number;
+  /** Burst of frames from one device. @default 500 */
+  burstPerDevice?: number;
+  /** Handshake answers per second, all sources together. @default 2000 */
+  handshakeRate?: number;
+  /** Most source addresses / devices tracked by the rate limiters. @default 4096 */
+  maxRateKeys?: number;
+}
+
+/** Options of `EmbeddedBridge.start`. */
+export interface BridgeOptions extends BridgeLimits {
+  /** UDP port to listen on. @default 8888 */
+  udpPort?: number;
+  /** Address to bind. @default "0.0.0.0" */
+  hostname?: string;
+  /** The known devices and their keys. */
+  devices: DeviceTable;
+  /** Default topic rules for devices without their own. @default {publish: ["device/{id}/#"], subscribe: ["#"]} */
+  defaultRules?: TopicRules;
+  /** Reserved topics no device may use. @default DEFAULT_RESERVED_TOPICS */
+  reservedTopics?: string[];
+  /** Largest frame either side sends, in bytes. @default 1024 */
+  maxFrameSize?: number;
+  /** Name given in discovery answers. @default "avi-gateway" */
+  gatewayName?: string;
+}
+
+/** The options with every default filled in. */
+export type ResolvedLimits = Required<BridgeLimits>;
+
+/** The defaults, as documented on {@linkcode BridgeLimits}. */
+export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
+  maxSessions: 1024,
+  maxSubscriptionsPerDevice: 32,
+  maxQueuedPerSleepingDevice: 64,
+  maxOutboundPerDevice: 128,
+  maxInflightPerDevice: 64,
+  dedupWindow: 512,
+  maxStreamsPerDevice: 4,
+  maxSleepMs: 3_600_000,
+  keepAliveSeconds: 30,
+  maxAliasesPerSession: 16,
+  ratePerAddress: 2000,
+  burstPerAddress: 500,
+  ratePerDevice: 2000,
+  burstPerDevice: 500,
+  handshakeRate: 2000,
+  maxRateKeys: 4096,
+});
+
+/**
+ * Fill in and check every limit.
+ *
+ * @param opts The caller's limits.
+ * @returns Every limit, defaults filled in.
+ * @throws {ConfigError} When a limit is not a positive integer.
+ *
+ * @example
+ * ```ts
+ * import { resolveLimits } from "@avi/p2p/bridge";
+ * console.log(resolveLimits({ maxSessions: 10 }).maxSessions); // 10
+ * ```
+ */
+export function resolveLimits(opts: BridgeLimits): ResolvedLimits {
+  const out = { ...DEFAULT_LIMITS } as ResolvedLimits;
+  for (const k of Object.keys(DEFAULT_LIMITS) as (keyof ResolvedLimits)[]) {
+    const v = opts[k];
+    if (v === undefined) continue;
+    if (!Number.isInteger(v) || v < 1) {
+      throw new ConfigError(k, `must be an integer >= 1, got ${v}`);
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Parse a key given as bytes or 64 hex characters.
+ *
+ * @param deviceId For the error message.
+ * @param key The key.
+ * @returns 32 bytes.
+ * @throws {ConfigError} When it is not 32 bytes.
+ *
+ * @example
+ * ```ts
+ * import { parseKey } from "@avi/p2p/bridge";
+ * console.log(parseKey("d1", "00".repeat(32)).length); // 32
+ * ```
+ */
+export function parseKey(
+  deviceId: string,
+  key: Uint8Array | string,
+): Uint8Array {
+  if (key instanceof Uint8Array) {
+    if (key.length !== 32) {
+      throw new ConfigError(
+        `devices.${deviceId}`,
+        `key must be 32 bytes, got ${key.length}`,
+      );
+    }
+    return key.slice();
+  }
+  if (typeof key !== "string" || !/^[0-9a-fA-F]{64}$/.test(key)) {
+    throw new ConfigError(
+      `devices.${deviceId}`,
+      "key must be 64 hex characters",
+    );
+  }
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) {
+    out[i] = parseInt(key.slice(2 * i, 2 * i + 2), 16);
+  }
+  return out;
+}
+
+/** A device entry after parsing. */
+export interface ResolvedDevice {
+  /** The device id. */
+  id: string;
+  /** The 32-byte key. */
+  key: Uint8Array;
+  /** Its own rules, if any. */
+  rules?: TopicRules;
+}
+
+/**
+ * Parse a device table.
+ *
+ * @param table Device id → key or entry.
+ * @returns The parsed entries by id.
+ * @throws {ConfigError} On a bad id or key.
+ *
+ * @example
+ * ```ts
+ * import { parseDeviceTable } from "@avi/p2p/bridge";
+ * const t = parseDeviceTable({ "7": "11".repeat(32) });
+ * console.log(t.get("7")?.key.length); // 32
+ * ```
+ */
+export function parseDeviceTable(
+  table: DeviceTable,
+): Map<string, ResolvedDevice> {
+  if (table === null || typeof table !== "object") {
+    throw new ConfigError("devices", "must be an object of device id -> key");
+  }
+  const out = new Map<string, ResolvedDevice>();
+  for (const [id, v] of Object.entries(table)) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) {
+      throw new ConfigError(
+        "devices",
+        `device id "${id}" must be 1-64 of [A-Za-z0-9_.-]`,
+      );
+    }
+    if (v instanceof Uint8Array || typeof v === "string") {
+      out.set(id, { id, key: parseKey(id, v) });
+    } else if (v && typeof v === "object") {
+      const rules: TopicRules = {};
+      if (v.publish) rules.publish = [...v.publish];
+      if (v.subscribe) rules.subscribe = [...v.subscribe];
+      out.set(id, { id, key: parseKey(id, v.key), rules });
+    } else {
+      throw new ConfigError(
+        `devices.${id}`,
+        "must be a key or {key, publish?, subscribe?}",
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * Read a JSON key file: `{ "<deviceId>": "<64 hex>" | {key, publish?, subscribe?} }`.
+ * Requires `--allow-read` for the path.
+ *
+ * @param path The file.
+ * @returns The device table, ready for `EmbeddedBridge.start`.
+ * @throws {ConfigError} When the file is not valid JSON of that shape.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadDeviceKeys } from "@avi/p2p/bridge";
+ * const devices = await loadDeviceKeys("./devices.json");
+ * ```
+ */
+export async function loadDeviceKeys(path: string): Promise<DeviceTable> {
+  const text = await Deno.readTextFile(path);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError("keyFile", `${path} is not valid JSON`, { cause: e });
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new ConfigError("keyFile", `${path} must hold a JSON object`);
+  }
+  const table = json as DeviceTable;
+  parseDeviceTable(table); // validate now, with a clear error
+  return table;
+}
