@@ -519,6 +519,25 @@ export class XsHost {
   }
 
   /**
+   * Size of an XS heap snapshot of the machine now: every live slot and chunk,
+   * written compactly. A whole-heap footprint figure (slot counts alone miss
+   * strings, bytecode and buffers).
+   *
+   * @returns Snapshot size in bytes.
+   * @example
+   * ```ts ignore
+   * const bytes = await host.snapshotBytes();
+   * ```
+   */
+  async snapshotBytes(): Promise<number> {
+    let n = 0;
+    for await (const chunk of this.#worker.makeSnapshotStream("footprint")) {
+      n += chunk.length;
+    }
+    return n;
+  }
+
+  /**
    * Stops the worker and closes the socket.
    *
    * @example
