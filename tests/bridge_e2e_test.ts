@@ -1,0 +1,363 @@
+/**
+ * End to end: simulated devices (real UDP on 127.0.0.1) ↔ EmbeddedBridge on a
+ * real mesh node ↔ a second real mesh node.
+ */
+import assert from "node:assert/strict";
+import type { AviEvent, MessageEvent } from "../core/events.ts";
+import { EmbeddedBridge } from "../bridge/mod.ts";
+import type { BridgeEvent } from "../bridge/mod.ts";
+import {
+  decodeFrame,
+  encodeSearchGw,
+  ErrorCode,
+  type Message,
+} from "../protocol/mod.ts";
+import { RawDevice } from "./support/bridge_device.ts";
+import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import type { AviP2p } from "../mesh/mod.ts";
+
+const te = new TextEncoder();
+const td = new TextDecoder();
+const KEY1 = new Uint8Array(32).fill(1);
+const KEY2 = new Uint8Array(32).fill(2);
+const hex = (b: Uint8Array) =>
+  [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+
+interface Rig {
+  gw: AviP2p;
+  peer: AviP2p;
+  bridge: EmbeddedBridge;
+  peerMsgs: MessageEvent[];
+  bridgeEvents: BridgeEvent[];
+  stop: () => Promise<void>;
+}
+
+async function rig(opts: { keepAliveSeconds?: number } = {}): Promise<Rig> {
+  const gw = await startNode({ nodeName: "gateway" });
+  const peer = await startNode({
+    nodeName: "peer",
+    bootstrapPeers: [gw.listenAddresses[0]],
+  });
+  const bridge = await EmbeddedBridge.start(gw.handle(), {
+    udpPort: 0,
+    hostname: "127.0.0.1",
+    devices: { "1": hex(KEY1), "2": KEY2 },
+    keepAliveSeconds: opts.keepAliveSeconds,
+  });
+  const peerMsgs: MessageEvent[] = [];
+  const ev = peer.events();
+  const peerLoop = (async () => {
+    for await (const e of ev as AsyncIterable<AviEvent>) {
+      if (e.type === "message") peerMsgs.push(e);
+    }
+  })();
+  const bridgeEvents: BridgeEvent[] = [];
+  const bev = bridge.events();
+  const bridgeLoop = (async () => {
+    for await (const e of bev) bridgeEvents.push(e);
+  })();
+  return {
+    gw,
+    peer,
+    bridge,
+    peerMsgs,
+    bridgeEvents,
+    stop: async () => {
+      await bridge.close();
+      await bridgeLoop;
+      await ev.return?.();
+      await peerLoop;
+      await shutdownAll(peer, gw);
+    },
+  };
+}
+
+async function meshReady(r: Rig, topic: string): Promise<void> {
+  await r.peer.handle().subscribe(topic);
+  await until(
+    async () => (await r.gw.handle().topicPeers(topic)).includes(r.peer.peerId),
+    20_000,
+    `gateway to see the peer on ${topic}`,
+  );
+}
+
+Deno.test("bridge: devices publish to and receive from a second mesh node, with button and sensor events", async () => {
+  const r = await rig();
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  const d2 = new RawDevice({
+    deviceId: 2,
+    key: KEY2,
+    gatewayPort: r.bridge.port,
+  });
+  try {
+    await Promise.all([d1.connect(), d2.connect()]);
+    await until(() => r.bridge.devices().length === 2, 10_000, "2 devices");
+    assert.deepEqual(
+      r.bridgeEvents.filter((e) => e.type === "deviceConnected").map((e) =>
+        (e as { deviceId: string }).deviceId
+      ).sort(),
+      ["1", "2"],
+    );
+
+    // device -> mesh
+    for (
+      const t of ["device/1/data", "device/1/button", "device/1/sensor/temp"]
+    ) {
+      await meshReady(r, t);
+    }
+    assert.equal(await d1.publish("device/1/data", te.encode("hello")), 0);
+    await until(() => r.peerMsgs.some((m) => m.topic === "device/1/data"));
+    const m = r.peerMsgs.find((m) => m.topic === "device/1/data")!;
+    assert.equal(td.decode(m.data), "hello");
+    assert.equal(m.from, r.gw.peerId);
+
+    const ack = await d1.request((msgId) => ({
+      type: "buttonPress",
+      msgId,
+      buttonId: 3,
+      pressType: "double",
+      customData: te.encode('{"room":"hall"}'),
+    }));
+    assert.equal(ack, 0);
+    await until(() => r.peerMsgs.some((m) => m.topic === "device/1/button"));
+    const b = JSON.parse(
+      td.decode(r.peerMsgs.find((m) => m.topic === "device/1/button")!.data),
+    );
+    assert.equal(b.button_id, 3);
+    assert.equal(b.type, "double");
+    assert.deepEqual(b.data, { room: "hall" });
+    assert.equal(typeof b.ts, "number");
+
+    const sack = await d1.request((msgId) => ({
+      type: "sensorUpdate",
+      msgId,
+      name: "temp",
+      value: { kind: "temperature", value: 21.5 },
+      customData: null,
+    }));
+    assert.equal(sack, 0);
+    await until(() =>
+      r.peerMsgs.some((m) => m.topic === "device/1/sensor/temp")
+    );
+    const s = JSON.parse(
+      td.decode(
+        r.peerMsgs.find((m) => m.topic === "device/1/sensor/temp")!.data,
+      ),
+    );
+    assert.deepEqual([s.name, s.data.value, s.data.unit, s.data.custom], [
+      "temp",
+      21.5,
+      "C",
+      null,
+    ]);
+
+    // mesh -> devices, reference-counted subscriptions
+    assert.equal(await d1.subscribe("home/cmd"), 0);
+    assert.equal(await d2.subscribe("home/cmd"), 0);
+    assert.equal(await d2.subscribe("home/+/light"), 0); // a pattern
+    await until(
+      async () =>
+        (await r.peer.handle().topicPeers("home/cmd")).includes(r.gw.peerId),
+      20_000,
+      "peer to see the gateway on home/cmd",
+    );
+    await r.peer.handle().publish("home/cmd", te.encode("on"));
+    await until(() => d1.inbox.length >= 1 && d2.inbox.length >= 1);
+    assert.equal(td.decode(d1.inbox[0].data), "on");
+    assert.equal(d2.inbox[0].topic, "home/cmd");
+
+    assert.equal(await d1.unsubscribe("home/cmd"), 0);
+    await r.peer.handle().publish("home/cmd", te.encode("off"));
+    await until(() => d2.inbox.length >= 2);
+    assert.equal(td.decode(d2.inbox[1].data), "off");
+    assert.equal(d1.inbox.length, 1, "d1 unsubscribed");
+
+    // A device's publish also reaches another device on the same gateway.
+    await d2.subscribe("device/1/data");
+    await d1.publish("device/1/data", te.encode("local"));
+    await until(() => d2.inbox.some((m) => td.decode(m.data) === "local"));
+  } finally {
+    await d1.close();
+    await d2.close();
+    await r.stop();
+  }
+});
+
+Deno.test("bridge: permissions refuse other devices' topics and the context topic", async () => {
+  const r = await rig();
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  try {
+    await d1.connect();
+    assert.equal(
+      await d1.publish("device/2/x", te.encode("x")),
+      ErrorCode.NOT_PERMITTED,
+    );
+    assert.equal(
+      await d1.publish("avi-context/1", te.encode("x")),
+      ErrorCode.NOT_PERMITTED,
+    );
+    assert.equal(
+      await d1.publish("home/lights", te.encode("x")),
+      ErrorCode.NOT_PERMITTED,
+    );
+    assert.equal(await d1.subscribe("avi-context/1"), ErrorCode.NOT_PERMITTED);
+    assert.equal(await d1.subscribe("a/#/b"), ErrorCode.MALFORMED);
+    assert.ok(r.bridge.stats().notPermitted >= 4);
+  } finally {
+    await d1.close();
+    await r.stop();
+  }
+});
+
+Deno.test("bridge: unknown device and wrong key are refused with no session; discovery is answered", async () => {
+  const r = await rig();
+  const stranger = new RawDevice({
+    deviceId: 99,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  const liar = new RawDevice({
+    deviceId: 2,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  const probe = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  try {
+    stranger.connect();
+    liar.connect();
+    await until(
+      () =>
+        stranger.rejects.includes(ErrorCode.NOT_AUTHORISED) &&
+        liar.rejects.includes(ErrorCode.NOT_AUTHORISED),
+      10_000,
+      "two rejects",
+    );
+    assert.equal(r.bridge.devices().length, 0);
+    assert.equal(r.bridge.stats().sessions, 0);
+
+    const nonce = crypto.getRandomValues(new Uint8Array(8));
+    await probe.send(encodeSearchGw(nonce), {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: r.bridge.port,
+    });
+    const [answer] = await probe.receive();
+    const f = decodeFrame(answer);
+    assert.equal(f.kind, "gwInfo");
+    if (f.kind === "gwInfo") {
+      assert.deepEqual(f.nonce, nonce);
+      assert.equal(f.port, r.bridge.port);
+      assert.equal(f.gatewayId, r.bridge.gatewayId);
+    }
+  } finally {
+    probe.close();
+    await stranger.close();
+    await liar.close();
+    await r.stop();
+  }
+});
+
+Deno.test("bridge: replayed and forged frames are refused; the session follows a new address", async () => {
+  const r = await rig();
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  const other = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.2",
+    port: 0,
+  });
+  try {
+    await d1.connect();
+    await meshReady(r, "device/1/r");
+    const frame = d1.sendMessage({
+      type: "publish",
+      msgId: 0,
+      qos: 0,
+      topic: "device/1/r",
+      data: te.encode("once"),
+    })!;
+    await until(() => r.peerMsgs.length === 1);
+    // Replay the same frame three times: refused.
+    for (let i = 0; i < 3; i++) await d1.sendRaw(frame);
+    // Forge: flip a ciphertext bit.
+    const forged = frame.slice();
+    forged[12] ^= 1;
+    forged[6] = 0x7f; // a fresh sequence number, so only the tag can fail
+    await d1.sendRaw(forged);
+    await until(() =>
+      r.bridge.stats().replayed >= 3 && r.bridge.stats().forged >= 1
+    );
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal(r.peerMsgs.length, 1, "published once");
+
+    // Send a Ping from another address with the device's session: the
+    // session moves there and the Pong goes there.
+    const ping = d1.session!.sealMessage(
+      { type: "ping" } as Message,
+      new Uint8Array(1024),
+    ).slice();
+    await other.send(ping, {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: r.bridge.port,
+    });
+    const [pong] = await other.receive();
+    assert.equal(decodeFrame(pong).kind, "sealed");
+    assert.equal(r.bridge.devices()[0].address.startsWith("127.0.0.2:"), true);
+  } finally {
+    other.close();
+    await d1.close();
+    await r.stop();
+  }
+});
+
+Deno.test("bridge: silent sessions expire and release their subscriptions; unknown session makes the device re-handshake", async () => {
+  const r = await rig({ keepAliveSeconds: 1 });
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  try {
+    await d1.connect();
+    assert.equal(await d1.subscribe("home/x"), 0);
+    assert.ok((await r.gw.handle().subscriptions()).includes("home/x"));
+    await until(
+      () =>
+        r.bridgeEvents.some((e) =>
+          e.type === "deviceGone" && e.reason === "timeout"
+        ),
+      15_000,
+      "expiry",
+    );
+    assert.equal(r.bridge.devices().length, 0);
+    await until(async () =>
+      !(await r.gw.handle().subscriptions()).includes("home/x")
+    );
+    // The device speaks again: unknown session -> it re-handshakes and resubscribes.
+    d1.sendMessage({ type: "ping" });
+    await until(() => d1.handshakes === 2, 10_000, "re-handshake");
+    await until(async () =>
+      (await r.gw.handle().subscriptions()).includes("home/x")
+    );
+    assert.ok(d1.rejects.includes(ErrorCode.UNKNOWN_SESSION));
+  } finally {
+    await d1.close();
+    await r.stop();
+  }
+});
