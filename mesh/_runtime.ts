@@ -57,6 +57,20 @@ export interface MeshStats {
   messagesDropped: number;
 }
 
+/** What this node knows about a peer (see `AviP2pHandle.peerInfo`). */
+export interface PeerInfoView {
+  /** The peer. */
+  peerId: PeerId;
+  /** Its known listen addresses (from Identify, mDNS or bootstrap). */
+  addresses: string[];
+  /** Its Identify agent version: the peer's node name, once identified. */
+  agentVersion?: string;
+  /** Its Identify protocol version (`/avi/1.0.0` for mesh nodes). */
+  protocolVersion?: string;
+  /** Whether a connection to it is open now. */
+  connected: boolean;
+}
+
 /** Internal handler of messages on a topic (used by services such as context). */
 export type TopicHandler = (from: PeerId, data: Uint8Array) => void;
 
@@ -470,6 +484,28 @@ export class MeshRuntime {
       signal: this.#abort.signal,
     });
     this.#redialer.forget(id);
+  }
+
+  async peerInfo(peerId: string): Promise<PeerInfoView> {
+    const id = parsePeerId(peerId);
+    const key = peerIdFromString(id);
+    let peer;
+    try {
+      peer = await this.libp2p.peerStore.get(key);
+    } catch (cause) {
+      throw new PeerNotFoundError(`Peer ${id} is not known`, { cause });
+    }
+    const text = (k: string) => {
+      const v = peer.metadata.get(k);
+      return v === undefined ? undefined : new TextDecoder().decode(v);
+    };
+    return {
+      peerId: id,
+      addresses: peer.addresses.map((a) => a.multiaddr.toString()),
+      agentVersion: text("AgentVersion"),
+      protocolVersion: text("ProtocolVersion"),
+      connected: this.#isConnected(id),
+    };
   }
 
   events(): EventStream<AviEvent> {

@@ -10,7 +10,7 @@
 import type { AviEvent } from "../core/events.ts";
 import type { PeerId } from "../core/peer_id.ts";
 import type { EventStream } from "./event_hub.ts";
-import type { MeshRuntime } from "./_runtime.ts";
+import type { MeshRuntime, PeerInfoView } from "./_runtime.ts";
 
 /**
  * A handle on a running node. Get one with `node.handle()`.
@@ -178,6 +178,22 @@ export class AviP2pHandle {
    */
   disconnect(peerId: PeerId | string): Promise<void> {
     return this.#rt.call("disconnect", () => this.#rt.disconnect(peerId));
+  }
+
+  /**
+   * What this node knows about a peer: its addresses and, once Identify has
+   * run, its node name (`agentVersion`) and protocol version.
+   *
+   * @throws {InvalidAddressError} For a malformed peer id.
+   * @throws {PeerNotFoundError} When the peer is unknown.
+   * @example
+   * ```ts ignore
+   * const info = await handle.peerInfo(peerId);
+   * console.log(info.agentVersion, info.addresses);
+   * ```
+   */
+  peerInfo(peerId: PeerId | string): Promise<PeerInfoView> {
+    return this.#rt.call("peerInfo", () => this.#rt.peerInfo(peerId));
   }
 
   /**

@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import type {
+  AviEvent,
+  PeerConnectedEvent,
+  PeerDiscoveredEvent,
+} from "../core/events.ts";
+import {
+  shutdownAll,
+  startNode,
+  uniqueTag,
+  until,
+  waitForEvent,
+} from "./mesh_fixture.ts";
+
+const discovered = (id: string) => (e: AviEvent): e is PeerDiscoveredEvent =>
+  e.type === "peerDiscovered" && e.peerId === id;
+const connected = (id: string) => (e: AviEvent): e is PeerConnectedEvent =>
+  e.type === "peerConnected" && e.peerId === id;
+
+Deno.test("mDNS: two nodes with the same discovery tag find and connect to each other; another tag stays apart", async () => {
+  const tag = uniqueTag();
+  const mdns = { enableMdns: true, discoveryTag: tag, mdnsIntervalMs: 300 };
+  const a = await startNode({ ...mdns, nodeName: "a" });
+  const evA = a.events();
+  const b = await startNode({ ...mdns, nodeName: "b" });
+  const evB = b.events();
+  const other = await startNode({
+    enableMdns: true,
+    discoveryTag: uniqueTag(),
+    mdnsIntervalMs: 300,
+  });
+  const evO = other.events();
+  try {
+    await waitForEvent(evA, discovered(b.peerId), 30_000, "a to discover b");
+    await waitForEvent(evB, discovered(a.peerId), 30_000, "b to discover a");
+    await until(
+      async () => (await a.handle().connectedPeers()).includes(b.peerId),
+      30_000,
+      "a-b connection",
+    );
+    const c = await waitForEvent(
+      evB,
+      connected(a.peerId),
+      30_000,
+      "b peerConnected a",
+    );
+    assert.match(c.address, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+/);
+    // several mDNS rounds later, still one peerDiscovered per peer, and the
+    // node with another tag saw nobody
+    await new Promise((r) => setTimeout(r, 1500));
+    await shutdownAll(a, b, other);
+    const rest: AviEvent[] = [];
+    for await (const e of evA) rest.push(e);
+    assert.equal(rest.filter((e) => e.type === "peerDiscovered").length, 0);
+    const seenByOther: AviEvent[] = [];
+    for await (const e of evO) seenByOther.push(e);
+    assert.deepEqual(
+      seenByOther.filter((e) =>
+        e.type === "peerDiscovered" || e.type === "peerConnected"
+      ),
+      [],
+    );
+    assert.equal(a.stats().peersDiscovered, 1);
+  } finally {
+    await shutdownAll(a, b, other);
+  }
+});
+
+Deno.test("bootstrap: a node dials its bootstrap peer at start and both see peerConnected", async () => {
+  const a = await startNode({ nodeName: "a" });
+  const evA = a.events();
+  const b = await startNode({
+    nodeName: "b",
+    bootstrapPeers: [a.listenAddresses[0]],
+  });
+  const evB = b.events();
+  try {
+    const started = await evB.next();
+    assert.equal(started.value?.type, "started");
+    await waitForEvent(
+      evB,
+      discovered(a.peerId),
+      20_000,
+      "b discovers a (bootstrap)",
+    );
+    await waitForEvent(evB, connected(a.peerId), 20_000, "b connects to a");
+    await waitForEvent(evA, connected(b.peerId), 20_000, "a sees b");
+    assert.deepEqual(await b.handle().connectedPeers(), [a.peerId]);
+    assert.ok((await b.handle().discoverPeers()).includes(a.peerId));
+  } finally {
+    await shutdownAll(a, b);
+  }
+});
+
+Deno.test("Kademlia: a node finds a peer of its bootstrap peer through discoverPeers()", async () => {
+  const hub = await startNode({ nodeName: "hub" });
+  const x = await startNode({
+    nodeName: "x",
+    bootstrapPeers: [hub.listenAddresses[0]],
+  });
+  const y = await startNode({
+    nodeName: "y",
+    bootstrapPeers: [hub.listenAddresses[0]],
+  });
+  const evY = y.events();
+  try {
+    await until(
+      async () => (await hub.handle().connectedPeers()).length === 2,
+      20_000,
+      "hub to have 2 peers",
+    );
+    // identify must have run so the DHT knows x's addresses
+    await until(
+      async () => {
+        await y.handle().discoverPeers();
+        return (await y.handle().connectedPeers()).includes(x.peerId);
+      },
+      30_000,
+      "y to find x through the DHT",
+    );
+    await waitForEvent(evY, discovered(x.peerId), 5_000, "y peerDiscovered x");
+  } finally {
+    await shutdownAll(hub, x, y);
+  }
+});
