@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "../core/errors.ts";
+import { type AviP2pConfig, CONFIG_DEFAULTS, resolveConfig } from "./config.ts";
+
+Deno.test("resolveConfig() fills every default", () => {
+  const c = resolveConfig();
+  assert.equal(c.nodeName, CONFIG_DEFAULTS.nodeName);
+  assert.equal(c.listenPort, 0);
+  assert.equal(c.listenHost, "0.0.0.0");
+  assert.equal(c.maxPeers, 10);
+  assert.equal(c.maxStreams, 5);
+  assert.equal(c.enableMdns, true);
+  assert.equal(c.enableKad, true);
+  assert.equal(c.dataDir, ".avi-p2p/avi-node");
+  assert.equal(c.meshKey, undefined);
+  assert.equal(c.eventQueueSize, 1024);
+  assert.equal(c.maxMessageBytes, 1_048_576);
+  assert.deepEqual(c.bootstrapPeers, []);
+});
+
+const bad: [keyof AviP2pConfig | "bogus", unknown][] = [
+  ["nodeName", ""],
+  ["nodeName", "x".repeat(65)],
+  ["listenPort", -1],
+  ["listenPort", 65536],
+  ["listenPort", 1.5],
+  ["listenPort", "4001"],
+  ["listenHost", "localhost"],
+  ["bootstrapPeers", "/ip4/1.2.3.4/tcp/1"],
+  ["bootstrapPeers", ["not a multiaddr"]],
+  ["bootstrapPeers", ["/ip4/1.2.3.4/tcp/1"]],
+  ["enableMdns", "yes"],
+  ["enableKad", 1],
+  ["maxPeers", 0],
+  ["maxStreams", 0],
+  ["dataDir", ""],
+  ["meshKey", new Uint8Array(31)],
+  ["meshKey", "abc"],
+  ["allowedPeers", ["nope"]],
+  ["discoveryTag", "Has Spaces"],
+  ["discoveryTag", ""],
+  ["eventQueueSize", 0],
+  ["maxMessageBytes", 4_194_305],
+  ["maxTopicLength", 0],
+  ["redialInitialMs", 5],
+  ["onWarning", "console"],
+  ["bogus", 1],
+];
+for (const [field, value] of bad) {
+  Deno.test(`resolveConfig() rejects ${field}=${JSON.stringify(value) ?? value} with ConfigError naming the field`, () => {
+    assert.throws(
+      () => resolveConfig({ [field]: value } as AviP2pConfig),
+      (e: unknown) =>
+        e instanceof ConfigError && e.field === field &&
+        e.message.includes(field),
+    );
+  });
+}
+
+Deno.test("resolveConfig() rejects redialMaxMs below redialInitialMs", () => {
+  assert.throws(
+    () => resolveConfig({ redialInitialMs: 500, redialMaxMs: 100 }),
+    (e: unknown) => e instanceof ConfigError && e.field === "redialMaxMs",
+  );
+});
+
+Deno.test("resolveConfig() accepts the three mesh key forms and yields the same swarm key", () => {
+  const bytes = new Uint8Array(32).fill(0xab);
+  const hex = "ab".repeat(32);
+  const file = `/key/swarm/psk/1.0.0/\n/base16/\n${hex}\n`;
+  const k1 = resolveConfig({ meshKey: bytes }).meshKey!;
+  assert.deepEqual(resolveConfig({ meshKey: hex }).meshKey, k1);
+  assert.deepEqual(resolveConfig({ meshKey: file }).meshKey, k1);
+  assert.equal(k1.length, 95);
+  assert.equal(resolveConfig({ dataDir: null }).dataDir, null);
+  assert.equal(resolveConfig({ listenHost: "::1" }).listenHost, "::1");
+});
