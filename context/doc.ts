@@ -197,7 +197,10 @@ export class ContextDoc {
   #compact = 0;
   #genesisPaths: string[] = [];
 
-  /** @param options Replica id, clock and bounds. */
+  /**
+   * Creates a replica holding the initial document.
+   * @param options Replica id, clock and bounds.
+   */
   constructor(options: ContextDocOptions) {
     if (
       typeof options.replicaId !== "string" || options.replicaId.length === 0

@@ -83,7 +83,10 @@ export class HybridClock {
   #wall = 0;
   #counter = -1;
 
-  /** @param options The wall clock and the skew bound. */
+  /**
+   * Creates a clock that has issued nothing yet.
+   * @param options The wall clock and the skew bound.
+   */
   constructor(options: HybridClockOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.maxSkewMs = options.maxSkewMs ?? 60_000;
@@ -100,7 +103,10 @@ export class HybridClock {
     return { wall: this.#wall, counter: this.#counter };
   }
 
-  /** @returns A fresh (wall, counter), greater than all issued or observed. */
+  /**
+   * Stamps a local change.
+   * @returns A fresh (wall, counter), greater than all issued or observed.
+   */
   tick(): { wall: number; counter: number } {
     const now = Math.floor(this.#now());
     if (now > this.#wall) {

@@ -41,12 +41,18 @@ export class MemoryContextStore implements ContextStore {
   /** How many times `save` was called. */
   saves = 0;
 
-  /** @returns The last saved snapshot (a copy), or `undefined`. */
+  /**
+   * Reads the last snapshot.
+   * @returns The last saved snapshot (a copy), or `undefined`.
+   */
   load(): Promise<Uint8Array | undefined> {
     return Promise.resolve(this.#snapshot?.slice());
   }
 
-  /** @param snapshot The bytes to keep (copied). */
+  /**
+   * Keeps a snapshot.
+   * @param snapshot The bytes to keep (copied).
+   */
   save(snapshot: Uint8Array): Promise<void> {
     this.#snapshot = snapshot.slice();
     this.saves++;

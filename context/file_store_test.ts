@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { FileContextStore } from "./file_store.ts";
+import { ContextDoc } from "./doc.ts";
+
+Deno.test("FileContextStore load() is undefined before the first save", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.equal(
+      await new FileContextStore({ dir: `${dir}/sub` }).load(),
+      undefined,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("FileContextStore saves atomically and survives a new instance (restart)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const store = new FileContextStore({ dir });
+    const doc = new ContextDoc({ replicaId: "A" });
+    doc.set("avi.device.volume", 7);
+    doc.set("avi.device.lamp", "on");
+    doc.delete("avi.device.lamp");
+    // Concurrent saves: each completes; the last one wins; no temp file left.
+    await Promise.all([
+      store.save(new Uint8Array([1])),
+      store.save(doc.snapshot()),
+    ]);
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assert.deepEqual(names, ["context.bin"]);
+    const again = new FileContextStore({ dir });
+    const back = ContextDoc.restore((await again.load())!, { replicaId: "A" });
+    assert.deepEqual(back.get(), doc.get());
+    assert.equal(back.get("avi.device.lamp"), undefined);
+    assert.deepEqual(back.version(), { A: 3 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("FileContextStore rejects a bad file name", () => {
+  assert.throws(
+    () => new FileContextStore({ dir: "/tmp", fileName: "a/b" }),
+    TypeError,
+  );
+  assert.throws(() => new FileContextStore({ dir: "" }), TypeError);
+});
