@@ -335,14 +335,15 @@ export class ContextDoc {
       throw new InvalidPathError("A merge patch must be an object");
     }
     const entries: DeltaEntry[] = [];
-    this.#compilePatch(patch, [], this.toJSON(), entries);
+    this.#compilePatch(patch, [], this.#root, entries);
     return this.#commit(entries);
   }
 
+  /** `node`: the visible object node at `path`, or undefined if none. */
   #compilePatch(
     patch: JsonObject,
     path: string[],
-    current: JsonObject | undefined,
+    node: Node | undefined,
     out: DeltaEntry[],
   ): void {
     for (const key in patch) {
@@ -354,15 +355,19 @@ export class ContextDoc {
         );
       }
       const v = patch[key];
-      const cur = current?.[key];
+      let child = node?.children?.get(key);
+      if (!child?.reg || child.reg.kind === "delete") child = undefined;
+      const isObject = child?.reg?.kind === "object" ||
+        child?.reg?.kind === "reset";
       if (v === null) {
-        if (cur !== undefined) out.push({ path: p, kind: "delete" });
+        if (child) out.push({ path: p, kind: "delete" });
       } else if (isPlainObject(v)) {
-        if (!isPlainObject(cur)) out.push({ path: p, kind: "object" });
-        this.#compilePatch(v, p, isPlainObject(cur) ? cur : undefined, out);
+        if (!isObject) out.push({ path: p, kind: "object" });
+        this.#compilePatch(v, p, isObject ? child : undefined, out);
       } else {
         checkLeaf(v);
-        if (!jsonEqual(cur, v)) {
+        const cur = child?.reg?.kind === "set" ? child.reg.value : undefined;
+        if (isObject || !jsonEqual(cur, v)) {
           out.push({ path: p, kind: "set", value: copy(v) });
         }
       }
