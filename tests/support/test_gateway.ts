@@ -407,7 +407,6 @@ export class TestGateway {
   ): Promise<void> {
     if (check()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      let poll: ReturnType<typeof setInterval> | undefined;
       const timer = setTimeout(() => {
         clearInterval(poll);
         this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
@@ -418,7 +417,7 @@ export class TestGateway {
         clearInterval(poll);
         resolve();
       };
-      poll = setInterval(() => {
+      const poll = setInterval(() => {
         if (check()) {
           this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
           done();
