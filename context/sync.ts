@@ -405,6 +405,7 @@ export class ContextSync {
   #round(): void {
     const doc = this.#doc;
     if (!this.#running || !doc) return;
+    this.#signMissing(doc);
     if (this.#o.transport.connectedPeers().length > 0) this.#sendDigest();
     // Garbage collection over the replicas we know of.
     const horizon = this.#o.now() - this.#o.tombstoneHorizonMs;
@@ -424,6 +425,20 @@ export class ContextSync {
     if (n > 0) {
       this.#stats.tombstonesCollected += n;
       this.#persist(false).catch(() => {});
+    }
+  }
+
+  /** Signs own deltas whose signing failed (they are never sent unsigned). */
+  #signMissing(doc: ContextDoc): void {
+    const self = this.#o.transport.localPeerId as string;
+    for (const held of doc.deltasSince({}, self)) {
+      if (held.proof) continue;
+      this.#track(
+        this.#o.transport.sign(held.bytes).then((proof) => {
+          held.proof = proof;
+          return this.#persist(false);
+        }).catch(() => {}),
+      );
     }
   }
 
