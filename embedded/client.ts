@@ -288,6 +288,7 @@ export class AviEmbedded {
   };
 
   /**
+   * Creates the client and installs its receiver on the socket (nothing is sent before `connect()`).
    * @param socket The datagram socket (the client installs its receiver).
    * @param config Identity, key, crypto, gateway and bounds.
    * @param handler Receives messages of subscribed topics.
@@ -353,27 +354,42 @@ export class AviEmbedded {
     );
   }
 
-  /** @returns The current state. */
+  /**
+   * The current connection state.
+   * @returns The current state.
+   */
   get state(): EmbeddedState {
     return this.#state;
   }
 
-  /** @returns True when a session is established. */
+  /**
+   * Tells whether a session is established.
+   * @returns True when a session is established.
+   */
   isConnected(): boolean {
     return this.#state === "connected";
   }
 
-  /** @returns The gateway in use (configured or discovered), or null. */
+  /**
+   * The gateway in use.
+   * @returns The gateway in use (configured or discovered), or null.
+   */
   get gateway(): Endpoint | null {
     return this.#gateway;
   }
 
-  /** @returns Topics currently subscribed (or being subscribed). */
+  /**
+   * The topics subscribed.
+   * @returns Topics currently subscribed (or being subscribed).
+   */
   subscriptions(): string[] {
     return this.#subs.slice();
   }
 
-  /** @returns Unacknowledged messages held. */
+  /**
+   * The number of unacknowledged messages held.
+   * @returns Unacknowledged messages held.
+   */
   pendingCount(): number {
     return this.#pending.length;
   }

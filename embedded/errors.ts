@@ -17,7 +17,10 @@ import { errorCodeName } from "../protocol/mod.ts";
  * ```
  */
 export class GatewayUnreachableError extends Error {
-  /** @param timeoutMs The deadline that passed. */
+  /**
+   * Creates the error.
+   * @param timeoutMs The deadline that passed.
+   */
   constructor(timeoutMs: number) {
     super(`No gateway answered within ${timeoutMs} ms`);
     this.name = "GatewayUnreachableError";
@@ -38,7 +41,10 @@ export class GatewayUnreachableError extends Error {
 export class HandshakeRejectedError extends Error {
   /** Protocol error code. */
   readonly code: number;
-  /** @param code Protocol error code from the Reject frame. */
+  /**
+   * Creates the error.
+   * @param code Protocol error code from the Reject frame.
+   */
   constructor(code: number) {
     super(`The gateway refused the handshake: ${errorCodeName(code)}`);
     this.name = "HandshakeRejectedError";
@@ -57,7 +63,10 @@ export class HandshakeRejectedError extends Error {
  * ```
  */
 export class NotConnectedError extends Error {
-  /** @param message Defaults to a sentence saying the device is not connected. */
+  /**
+   * Creates the error.
+   * @param message Defaults to a sentence saying the device is not connected.
+   */
   constructor(message = "The device is not connected to a gateway") {
     super(message);
     this.name = "NotConnectedError";
@@ -75,7 +84,10 @@ export class NotConnectedError extends Error {
  * ```
  */
 export class QueueFullError extends Error {
-  /** @param limit The queue's size. */
+  /**
+   * Creates the error.
+   * @param limit The queue's size.
+   */
   constructor(limit: number) {
     super(`The queue of ${limit} unacknowledged messages is full`);
     this.name = "QueueFullError";
@@ -96,6 +108,7 @@ export class RequestRefusedError extends Error {
   /** Protocol error code. */
   readonly code: number;
   /**
+   * Creates the error.
    * @param what The request, e.g. "publish".
    * @param code Protocol error code.
    */
@@ -116,7 +129,10 @@ export class RequestRefusedError extends Error {
  * ```
  */
 export class ClientClosedError extends Error {
-  /** @param message Defaults to a sentence saying the client is closed. */
+  /**
+   * Creates the error.
+   * @param message Defaults to a sentence saying the client is closed.
+   */
   constructor(message = "The device client is closed") {
     super(message);
     this.name = "ClientClosedError";

@@ -61,11 +61,15 @@ export interface DeviceSocket {
  */
 export interface DeviceTimers {
   /**
+   * Schedules a callback.
    * @param fn Callback.
    * @param ms Delay in milliseconds.
    * @returns A handle for `clearTimeout`.
    */
   setTimeout(fn: () => void, ms: number): unknown;
-  /** @param handle A handle from `setTimeout`. */
+  /**
+   * Cancels a scheduled callback.
+   * @param handle A handle from `setTimeout`.
+   */
   clearTimeout(handle: unknown): void;
 }

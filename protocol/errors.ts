@@ -24,6 +24,7 @@ export class FrameDecodeError extends Error {
   /** Protocol error code to report (see `ErrorCode`). */
   readonly code: number;
   /**
+   * Creates the error.
    * @param message What is wrong, e.g. `Cannot decode frame: expected 5 bytes, got 1`.
    * @param code Protocol error code; `ErrorCode.MALFORMED` (1) by default.
    * @param options `cause`, if any.
@@ -48,6 +49,7 @@ export class FrameDecodeError extends Error {
  */
 export class FrameEncodeError extends Error {
   /**
+   * Creates the error.
    * @param message What does not fit.
    * @param options `cause`, if any.
    */

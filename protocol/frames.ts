@@ -17,6 +17,7 @@ import {
 
 /** Hello: device -> gateway (60 bytes). */
 export interface HelloFrame {
+  /** Frame kind. */
   kind: "hello";
   /** 0 .. 2^53-1 (8 bytes big-endian on the wire). */
   deviceId: number;
@@ -32,6 +33,7 @@ export interface HelloFrame {
 
 /** Cookie: gateway -> device (18 bytes). */
 export interface CookieFrame {
+  /** Frame kind. */
   kind: "cookie";
   /** 16 bytes to echo in the next Hello. */
   cookie: Uint8Array;
@@ -39,6 +41,7 @@ export interface CookieFrame {
 
 /** Welcome: gateway -> device (22-byte header + sealed parameters). */
 export interface WelcomeFrame {
+  /** Frame kind. */
   kind: "welcome";
   /** The new session's id (nonzero). */
   sessionId: number;
@@ -50,6 +53,7 @@ export interface WelcomeFrame {
 
 /** Reject: clear refusal (7 bytes). */
 export interface RejectFrame {
+  /** Frame kind. */
   kind: "reject";
   /** An `ErrorCode`. */
   code: number;
@@ -59,6 +63,7 @@ export interface RejectFrame {
 
 /** SearchGw: device -> gateways (18 bytes: nonce + 8 zero bytes of padding). */
 export interface SearchGwFrame {
+  /** Frame kind. */
   kind: "searchGw";
   /** 8 bytes echoed by GwInfo. */
   nonce: Uint8Array;
@@ -66,6 +71,7 @@ export interface SearchGwFrame {
 
 /** GwInfo: gateway -> device (16 bytes). */
 export interface GwInfoFrame {
+  /** Frame kind. */
   kind: "gwInfo";
   /** The SearchGw nonce. */
   nonce: Uint8Array;
@@ -77,6 +83,7 @@ export interface GwInfoFrame {
 
 /** Sealed: a session message (10-byte header + ciphertext + 16-byte tag). */
 export interface SealedFrame {
+  /** Frame kind. */
   kind: "sealed";
   /** The session id (nonzero). */
   sessionId: number;
@@ -303,6 +310,7 @@ export function encodeHello(
 }
 
 /**
+ * Encodes a Cookie frame.
  * @param cookie 16 bytes.
  * @param out Optional destination.
  * @returns The 18-byte Cookie frame.
@@ -322,6 +330,7 @@ export function encodeCookie(cookie: Uint8Array, out?: Uint8Array): Uint8Array {
 }
 
 /**
+ * Encodes a Reject frame.
  * @param code An `ErrorCode`.
  * @param sessionId Session concerned, 0 if none.
  * @param out Optional destination.
@@ -346,6 +355,7 @@ export function encodeReject(
 }
 
 /**
+ * Encodes a SearchGw frame.
  * @param nonce 8 random bytes.
  * @param out Optional destination.
  * @returns The 18-byte SearchGw frame.
@@ -369,6 +379,7 @@ export function encodeSearchGw(
 }
 
 /**
+ * Encodes a GwInfo frame.
  * @param f Nonce from the SearchGw, device port, gateway id.
  * @param out Optional destination.
  * @returns The 16-byte GwInfo frame.

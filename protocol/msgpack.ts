@@ -52,6 +52,7 @@ export class Writer {
   #view: DataView;
 
   /**
+   * Creates a writer or reader over a byte range.
    * @param buf Destination buffer (a scratch buffer may be reused).
    * @param start Offset of the first byte to write.
    */
@@ -71,7 +72,10 @@ export class Writer {
     this.start = start;
   }
 
-  /** @returns A view of the bytes written since the last reset. */
+  /**
+   * The bytes written since the last reset.
+   * @returns A view of the bytes written since the last reset.
+   */
   bytes(): Uint8Array {
     return this.buf.subarray(this.start, this.pos);
   }
@@ -335,6 +339,7 @@ export class Reader {
   #view: DataView;
 
   /**
+   * Creates a writer or reader over a byte range.
    * @param bytes Source.
    * @param start First byte to read.
    * @param end One past the last byte.
@@ -346,7 +351,10 @@ export class Reader {
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
-  /** @returns Bytes left to read. */
+  /**
+   * Bytes left to read.
+   * @returns Bytes left to read.
+   */
   remaining(): number {
     return this.end - this.pos;
   }
@@ -361,13 +369,19 @@ export class Reader {
     }
   }
 
-  /** @returns The next raw byte. */
+  /**
+   * Reads one raw byte.
+   * @returns The next raw byte.
+   */
   u8(): number {
     this.#need(1);
     return this.bytes[this.pos++];
   }
 
-  /** @returns The next raw big-endian 16-bit value. */
+  /**
+   * Reads a raw big-endian 16-bit value.
+   * @returns The next raw big-endian 16-bit value.
+   */
   u16(): number {
     this.#need(2);
     const v = this.#view.getUint16(this.pos);
@@ -375,7 +389,10 @@ export class Reader {
     return v;
   }
 
-  /** @returns The next raw big-endian 32-bit value. */
+  /**
+   * Reads a raw big-endian 32-bit value.
+   * @returns The next raw big-endian 32-bit value.
+   */
   u32(): number {
     this.#need(4);
     const v = this.#view.getUint32(this.pos);
@@ -384,6 +401,7 @@ export class Reader {
   }
 
   /**
+   * Reads raw bytes without copying.
    * @param n Byte count.
    * @returns A view (no copy) of the next `n` raw bytes.
    */
@@ -394,13 +412,19 @@ export class Reader {
     return v;
   }
 
-  /** @returns The type byte of the next item, without consuming it. */
+  /**
+   * Looks at the next type byte.
+   * @returns The type byte of the next item, without consuming it.
+   */
   peek(): number {
     this.#need(1);
     return this.bytes[this.pos];
   }
 
-  /** @returns True (and consumes it) if the next item is nil. */
+  /**
+   * Consumes a nil if one is next.
+   * @returns True (and consumes it) if the next item is nil.
+   */
   nil(): boolean {
     if (this.peek() === 0xc0) {
       this.pos++;
@@ -409,7 +433,10 @@ export class Reader {
     return false;
   }
 
-  /** @returns The next item, which must be a boolean. */
+  /**
+   * Reads a boolean.
+   * @returns The next item, which must be a boolean.
+   */
   bool(): boolean {
     const t = this.u8();
     if (t === 0xc2) return false;
@@ -417,7 +444,10 @@ export class Reader {
     throw typeError("bool", t);
   }
 
-  /** @returns The next item, which must be an integer in the safe range. */
+  /**
+   * Reads an integer.
+   * @returns The next item, which must be an integer in the safe range.
+   */
   int(): number {
     const t = this.u8();
     if (t < 0x80) return t;
@@ -463,6 +493,7 @@ export class Reader {
   }
 
   /**
+   * Reads an unsigned integer within a bound.
    * @param max Largest accepted value.
    * @returns The next item, an integer from 0 to `max`.
    */
@@ -476,7 +507,10 @@ export class Reader {
     return v;
   }
 
-  /** @returns The next item: any number (integer or float). */
+  /**
+   * Reads any number.
+   * @returns The next item: any number (integer or float).
+   */
   number(): number {
     const t = this.peek();
     if (t === 0xca) {
@@ -505,6 +539,7 @@ export class Reader {
   }
 
   /**
+   * Reads a string.
    * @param maxBytes Largest accepted UTF-8 length.
    * @returns The next item, which must be a str.
    */
@@ -523,7 +558,10 @@ export class Reader {
     return s;
   }
 
-  /** @returns The next item, which must be a bin, as a view (no copy). */
+  /**
+   * Reads a bin.
+   * @returns The next item, which must be a bin, as a view (no copy).
+   */
   bin(): Uint8Array {
     const t = this.u8();
     let n: number;
@@ -534,7 +572,10 @@ export class Reader {
     return this.rawView(n);
   }
 
-  /** @returns The item count of the next item, which must be an array. */
+  /**
+   * Reads an array header.
+   * @returns The item count of the next item, which must be an array.
+   */
   arrayHeader(): number {
     const t = this.u8();
     let n: number;
@@ -550,7 +591,10 @@ export class Reader {
     return n;
   }
 
-  /** @returns The pair count of the next item, which must be a map. */
+  /**
+   * Reads a map header.
+   * @returns The pair count of the next item, which must be a map.
+   */
   mapHeader(): number {
     const t = this.u8();
     let n: number;

@@ -26,6 +26,7 @@ export class ReplayWindow {
   #hi = 0;
 
   /**
+   * Tells whether a sequence number may be accepted.
    * @param seq Sequence number of a received frame (1..2^32-1).
    * @returns True if it is new and inside the window.
    */

@@ -60,6 +60,7 @@ export class SecureSession {
   #nonce = new Uint8Array(12);
 
   /**
+   * Creates one side of a session.
    * @param crypto Crypto implementation.
    * @param options Id, keys and frame limit.
    */
@@ -80,7 +81,10 @@ export class SecureSession {
     return n;
   }
 
-  /** @returns True when the send counter is spent: a new handshake is needed. */
+  /**
+   * Tells whether the send counter is spent.
+   * @returns True when the send counter is spent: a new handshake is needed.
+   */
   exhausted(): boolean {
     return this.sendSeq > Limits.MAX_SEQ;
   }
