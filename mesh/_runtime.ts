@@ -34,6 +34,7 @@ import { loadIdentity } from "./identity.ts";
 import { buildLibp2p, type MeshLibp2p } from "./_libp2p.ts";
 import { checkTopic, parsePeerId } from "./peer_id.ts";
 import { Redialer } from "./reconnect.ts";
+import { checkPermissions } from "./_permissions.ts";
 
 /** Counters of a running node (see `AviP2p.stats()`). */
 export interface MeshStats {
@@ -140,6 +141,7 @@ export class MeshRuntime {
 
   /** Starts libp2p and wires every event (see `AviP2p.start`). */
   static async start(config: ResolvedConfig): Promise<MeshRuntime> {
+    checkPermissions(config);
     const { privateKey, persisted } = await loadIdentity(
       config.dataDir,
       config.onWarning,

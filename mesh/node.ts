@@ -15,10 +15,13 @@ import { MeshRuntime, type MeshStats } from "./_runtime.ts";
  * A running mesh node: TCP + Noise + Yamux, GossipSub (signed messages),
  * Kademlia (LAN), mDNS and Identify, with a persistent Ed25519 identity.
  *
- * Requires `--allow-net`, `--allow-read` and `--allow-write` (for `dataDir`),
- * `--allow-sys=networkInterfaces` (listen addresses, mDNS) and
- * `--allow-env` (libp2p reads `DEBUG` and a few more at import), plus
- * `--unstable-net` is not needed.
+ * Permissions (the smallest set): `--allow-net`; `--allow-env` (js-libp2p's
+ * logger lists the whole environment when imported, so naming variables is
+ * not enough); `--allow-sys=networkInterfaces` when mDNS is on or the node
+ * listens on `0.0.0.0`/`::` (checked at `start`, which then rejects with a
+ * `NetworkError` naming the flag); `--allow-read=<dataDir>` and
+ * `--allow-write=<dataDir>` to keep the identity (without them: one warning
+ * and an ephemeral peer id).
  *
  * @example Two lines: start, publish, shut down
  * ```ts ignore
