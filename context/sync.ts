@@ -57,7 +57,10 @@ export interface ContextSyncOptions {
   topic?: string;
   /** Interval between anti-entropy rounds (digest + garbage collection), ms. @default 5000 */
   antiEntropyIntervalMs?: number;
-  /** Delay between a peer connecting and the digest sent for it, ms. @default 300 */
+  /**
+   * Delay between a peer connecting and the digest sent for it, ms (a second
+   * one follows 1.5 s later). @default 300
+   */
   connectSyncDelayMs?: number;
   /** The largest delta accepted or produced, in bytes. @default 65_536 */
   maxDeltaBytes?: number;
@@ -227,9 +230,11 @@ export class ContextSync {
     this.#unsubs.push(
       t.subscribe(this.#o.topic, (m) => this.#track(this.#receive(m))),
     );
-    this.#unsubs.push(
-      t.onPeerConnected(() => this.#scheduleDigest(this.#o.connectSyncDelayMs)),
-    );
+    this.#unsubs.push(t.onPeerConnected(() => {
+      // Once soon, and once more after GossipSub has exchanged subscriptions.
+      this.#scheduleDigest(this.#o.connectSyncDelayMs);
+      this.#scheduleDigest(this.#o.connectSyncDelayMs + 1500);
+    }));
     this.#interval = setInterval(
       () => this.#round(),
       this.#o.antiEntropyIntervalMs,
