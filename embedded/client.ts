@@ -349,6 +349,11 @@ export class AviEmbedded {
     this.#slab = new Uint8Array(this.#maxPending * this.#maxFrame);
     this.#slotUsed = new Uint8Array(this.#maxPending);
     this.#gateway = config.gateway ?? null;
+    // A random first msgId, so that a rebooted device is not taken for
+    // retransmissions by a gateway that remembers its last ids.
+    const r = new Uint8Array(2);
+    this.#crypto.randomBytes(r);
+    this.#nextMsgId = ((r[0] << 8) | r[1]) || 1;
     socket.setReceiver((data, address, port) =>
       this.receive(data, address, port)
     );
@@ -589,6 +594,9 @@ export class AviEmbedded {
     this.#upAliasPending.clear();
     this.#nextAlias = 1;
     this.#downAlias.clear();
+    // Downlink msgIds are remembered per session: a restarted gateway
+    // numbers its messages afresh, and they must not pass for duplicates.
+    this.#recentIds.fill(-1);
     this.#everConnected = true;
     this.#setState("connected");
     // Registrations and unsubscriptions belonged to the old session; a
@@ -788,6 +796,12 @@ export class AviEmbedded {
     return -1;
   }
 
+  #usedSlots(): number {
+    let n = 0;
+    for (let i = 0; i < this.#maxPending; i++) n += this.#slotUsed[i];
+    return n;
+  }
+
   #freeSlot(i: number): void {
     if (i >= 0) this.#slotUsed[i] = 0;
   }
@@ -810,6 +824,11 @@ export class AviEmbedded {
     slot: number,
     onAck?: (code: number) => void,
   ): Promise<void> {
+    if (
+      kind === "control" &&
+      this.#pending.length - this.#usedSlots() >=
+        this.#maxSubs + this.#maxAliases + 8
+    ) return Promise.reject(new QueueFullError(this.#pending.length));
     return new Promise<void>((resolve, reject) => {
       const p: Pending = {
         msgId: (msg as { msgId: number }).msgId,
@@ -919,7 +938,7 @@ export class AviEmbedded {
         this.#upAliasPending.delete(topic);
         if (code === ErrorCode.OK) this.#upAlias.set(topic, alias);
       },
-    ).catch(() => {});
+    ).catch(() => this.#upAliasPending.delete(topic));
   }
 
   /**
