@@ -223,7 +223,8 @@ export class EmbeddedBridge {
   #patternDevices = new Set<Device>();
   #addrLimiter: RateLimiter;
   #deviceLimiter: RateLimiter;
-  #handshakes: TokenBucket;
+  #cookieBucket: TokenBucket;
+  #helloBucket: TokenBucket;
   #raw: BoundedQueue<[Uint8Array, Deno.NetAddr]>;
   #ready = new Set<Session>();
   #pumping = false;
@@ -294,9 +295,17 @@ export class EmbeddedBridge {
       burst: limits.burstPerDevice,
       maxKeys: limits.maxRateKeys,
     });
-    this.#handshakes = new TokenBucket(
+    // Two budgets: first Hellos (no cookie, spoofable) cannot starve the
+    // second Hellos of devices that already hold a cookie.
+    const burst = Math.max(1, Math.ceil(limits.handshakeRate / 10));
+    this.#cookieBucket = new TokenBucket(
       limits.handshakeRate,
-      Math.max(1, Math.ceil(limits.handshakeRate / 10)),
+      burst,
+      Date.now(),
+    );
+    this.#helloBucket = new TokenBucket(
+      limits.handshakeRate,
+      burst,
       Date.now(),
     );
     this.#raw = new BoundedQueue(1024);
@@ -378,6 +387,34 @@ export class EmbeddedBridge {
       });
     }
     return out;
+  }
+
+  /**
+   * Current sizes of the bridge's tables (each bounded by a limit of
+   * {@linkcode BridgeLimits}): for monitoring, and for tests that check the
+   * bounds hold under attack.
+   *
+   * @returns Entries per table.
+   */
+  tableSizes(): {
+    sessions: number;
+    rateKeys: number;
+    pendingReplies: number;
+    pendingMeshCalls: number;
+    meshTopics: number;
+    queuedFrames: number;
+  } {
+    let queued = 0;
+    for (const s of this.#sessions.values()) queued += s.out.length;
+    for (const d of this.#devices.values()) queued += d.sleepQueue?.length ?? 0;
+    return {
+      sessions: this.#sessions.size,
+      rateKeys: this.#addrLimiter.size + this.#deviceLimiter.size,
+      pendingReplies: this.#raw.length,
+      pendingMeshCalls: this.#pending.size,
+      meshTopics: this.#refs.topics().length,
+      queuedFrames: queued,
+    };
   }
 
   /** A snapshot of the counters. */
@@ -476,7 +513,14 @@ export class EmbeddedBridge {
     key: string,
     now: number,
   ): void {
-    if (!this.#handshakes.take(now)) {
+    let zero = true;
+    for (let i = 0; i < f.cookie.length; i++) {
+      if (f.cookie[i] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    if (!(zero ? this.#cookieBucket : this.#helloBucket).take(now)) {
       this.#stats.rateLimited++;
       return;
     }

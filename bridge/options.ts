@@ -50,7 +50,11 @@ export interface BridgeLimits {
   ratePerDevice?: number;
   /** Burst of frames from one device. @default 500 */
   burstPerDevice?: number;
-  /** Handshake answers per second, all sources together. @default 2000 */
+  /**
+   * Hellos answered per second, all sources together; first Hellos (no
+   * cookie) and second Hellos (with a cookie) each have this budget.
+   * @default 2000
+   */
   handshakeRate?: number;
   /** Most source addresses / devices tracked by the rate limiters. @default 4096 */
   maxRateKeys?: number;

@@ -77,23 +77,12 @@ export function matchTopic(pattern: string, topic: string): boolean {
   if (
     topic.startsWith("$") && (pattern[0] === "+" || pattern[0] === "#")
   ) return false;
-  let p = 0, t = 0;
-  const pl = pattern.length, tl = topic.length;
-  while (p < pl) {
-    const pe = nextSep(pattern, p);
-    const plev = pattern.slice(p, pe);
-    if (plev === "#") return true;
-    if (t > tl) return false;
-    const te = nextSep(topic, t);
-    if (plev !== "+" && plev !== topic.slice(t, te)) return false;
-    p = pe + 1;
-    t = te + 1;
+  if (pattern === topic) return true;
+  const p = pattern.split("/"), t = topic.split("/");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === "#") return true;
+    if (i >= t.length) return false;
+    if (p[i] !== "+" && p[i] !== t[i]) return false;
   }
-  // Pattern consumed: match only if the topic is consumed too.
-  return t === tl + 1 || (pl === 0 && tl === 0);
-}
-
-function nextSep(s: string, from: number): number {
-  const i = s.indexOf("/", from);
-  return i === -1 ? s.length : i;
+  return p.length === t.length;
 }
