@@ -162,7 +162,70 @@ export async function bench(): Promise<void> {
       fmt(sealOpen(sensor))
     }, 640 B audio frame ${fmt(sealOpen(audio))}`,
   );
-  await Promise.resolve();
+  await sizes();
+}
+
+async function sizes(): Promise<void> {
+  const root = new URL("../", import.meta.url);
+  let src = 0;
+  for (const dir of ["protocol", "embedded"]) {
+    for await (const e of Deno.readDir(new URL(`${dir}/`, root))) {
+      if (
+        e.isFile && /\.(ts|js)$/.test(e.name) && !e.name.endsWith("_test.ts") &&
+        !e.name.startsWith("_") && !e.name.endsWith(".d.ts")
+      ) {
+        src += (await Deno.stat(new URL(`${dir}/${e.name}`, root))).size;
+      }
+    }
+  }
+  console.log(`
+device client size: ${
+    (src / 1024).toFixed(1)
+  } KiB of source (protocol/ + embedded/, tests excluded)`);
+  const tmp = await Deno.makeTempDir();
+  try {
+    const entry = `${tmp}/entry.ts`;
+    await Deno.writeTextFile(
+      entry,
+      `export { AviEmbedded } from "${
+        new URL("embedded/client.ts", root).href
+      }";\n` +
+        `export { nobleCrypto } from "${
+          new URL("protocol/noble_crypto.ts", root).href
+        }";\n`,
+    );
+    for (const [what, file] of [["client + protocol + noble crypto", entry]]) {
+      const out = `${tmp}/out.js`;
+      const r = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "bundle",
+          "--quiet",
+          "--config",
+          new URL("deno.json", root).pathname,
+          "--format=iife",
+          "--minify",
+          "-o",
+          out,
+          file,
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (!r.success) {
+        console.log(`  bundle: n/a (deno bundle failed)`);
+        continue;
+      }
+      console.log(
+        `  minified IIFE bundle (${what}): ${
+          ((await Deno.stat(out)).size / 1024).toFixed(1)
+        } KiB`,
+      );
+    }
+  } catch (e) {
+    console.log(`  bundle: n/a (${(e as Error).message})`);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 }
 
 if (import.meta.main) await bench();
