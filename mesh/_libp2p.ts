@@ -48,7 +48,7 @@ export type MeshLibp2p = Libp2p<MeshServices>;
  * alive for ever after every node has stopped. This adds the missing method
  * through Deno's own internal ref switch, once, and only when it is absent.
  */
-function patchBroadcastChannelUnref(): void {
+export function patchBroadcastChannelUnref(): void {
   const BC = (globalThis as { BroadcastChannel?: { prototype: object } })
     .BroadcastChannel;
   if (BC === undefined || "unref" in BC.prototype) return;

@@ -56,7 +56,10 @@ export function checkTopic(topic: string, maxBytes: number): void {
   if (typeof topic !== "string" || topic.length === 0) {
     throw new InvalidTopicError("Topic must be a non-empty string");
   }
-  const size = new TextEncoder().encode(topic).length;
+  // a UTF-16 code unit is at most 3 UTF-8 bytes: short topics need no encoding
+  const size = topic.length * 3 <= maxBytes
+    ? 0
+    : new TextEncoder().encode(topic).length;
   if (size > maxBytes) {
     throw new InvalidTopicError(
       `Topic is ${size} bytes; the limit is ${maxBytes} bytes`,
