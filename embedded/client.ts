@@ -140,10 +140,11 @@ export interface AviEmbeddedConfig {
    */
   now?: () => number;
   /**
-   * Timers. Without them (and without a global `setTimeout`), call `tick()` from the device loop.
+   * Timers. `null` (or no global `setTimeout`): no timers at all; the device
+   * loop calls `tick()` often enough (every 50-100 ms, say).
    * @default the global setTimeout/clearTimeout
    */
-  timers?: DeviceTimers;
+  timers?: DeviceTimers | null;
   /** Called on every state change. */
   onStateChange?: (state: EmbeddedState) => void;
   /** Called with stream data from the gateway (the bytes are valid during the call only). */
@@ -312,8 +313,9 @@ export class AviEmbedded {
       setTimeout?: (fn: () => void, ms: number) => unknown;
       clearTimeout?: (h: unknown) => void;
     };
-    this.#timers = config.timers ??
-      (typeof g.setTimeout === "function" &&
+    this.#timers = config.timers !== undefined
+      ? config.timers
+      : (typeof g.setTimeout === "function" &&
           typeof g.clearTimeout === "function"
         ? {
           setTimeout: (fn, ms) => g.setTimeout!(fn, ms),
