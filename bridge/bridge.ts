@@ -237,6 +237,7 @@ export class EmbeddedBridge {
   #listeners = new Set<BridgeEventStream>();
   #pending = new Set<Promise<unknown>>();
   #meshStreams = new Map<string, [Device, number]>();
+  #ownTopics: string[] = [];
 
   private constructor(
     mesh: BridgeMesh,
@@ -353,14 +354,28 @@ export class EmbeddedBridge {
         );
       }
       for (const p of options.reservedTopics ?? []) validatePattern(p);
+      for (const t of options.meshTopics ?? []) {
+        if (typeof t !== "string" || t.length === 0 || hasWildcard(t)) {
+          throw new ConfigError(
+            "meshTopics",
+            `"${t}" must be a concrete topic`,
+          );
+        }
+      }
       const conn = Deno.listenDatagram({
         transport: "udp",
         hostname: options.hostname ?? "0.0.0.0",
         port,
       });
-      return Promise.resolve(
-        new EmbeddedBridge(mesh, conn, devices, options, limits),
-      );
+      const bridge = new EmbeddedBridge(mesh, conn, devices, options, limits);
+      const topics = options.meshTopics ?? [];
+      bridge.#ownTopics = topics;
+      return Promise.all(
+        topics.map((t) => bridge.#refs.acquire(t, "\u0000bridge")),
+      ).then(() => bridge, async (e) => {
+        await bridge.close();
+        throw e;
+      });
     } catch (e) {
       return Promise.reject(e);
     }
@@ -1231,6 +1246,9 @@ export class EmbeddedBridge {
     await this.#recvLoop;
     await this.#meshLoop;
     await Promise.allSettled([...this.#pending]);
+    await Promise.allSettled(
+      this.#ownTopics.map((t) => this.#refs.release(t, "\u0000bridge")),
+    );
     for (const l of [...this.#listeners]) l.end();
   }
 }

@@ -74,8 +74,14 @@ export interface BridgeOptions extends BridgeLimits {
   reservedTopics?: string[];
   /** Largest frame either side sends, in bytes. @default 1024 */
   maxFrameSize?: number;
-  /** Name given in discovery answers. @default "avi-gateway" */
-  gatewayName?: string;
+  /**
+   * Topics the bridge subscribes the mesh node to from the start, so that
+   * devices' wildcard subscriptions (`home/#`) have something to match: a
+   * wildcard subscription sees the messages of every topic the gateway node
+   * is subscribed to (these, the devices' exact subscriptions, and the
+   * application's own). @default []
+   */
+  meshTopics?: string[];
 }
 
 /** The options with every default filled in. */
