@@ -35,6 +35,9 @@ import { buildLibp2p, type MeshLibp2p } from "./_libp2p.ts";
 import { checkTopic, parsePeerId } from "./peer_id.ts";
 import { Redialer } from "./reconnect.ts";
 import { checkPermissions } from "./_permissions.ts";
+import { startContext } from "./_context.ts";
+import type { ContextSync } from "../context/sync.ts";
+import type { PrivateKey } from "@libp2p/interface";
 
 /** Counters of a running node (see `AviP2p.stats()`). */
 export interface MeshStats {
@@ -96,6 +99,9 @@ export class MeshRuntime {
   readonly identityPersisted: boolean;
   readonly hub: EventHub<AviEvent>;
   readonly services = new Map<string, HostedService>();
+  /** The shared-context service (set during start). */
+  context!: ContextSync;
+  #privateKey: PrivateKey;
 
   #running = true;
   #stopping: Promise<void> | undefined;
@@ -118,7 +124,9 @@ export class MeshRuntime {
     libp2p: MeshLibp2p,
     persisted: boolean,
     hub: EventHub<AviEvent>,
+    privateKey: PrivateKey,
   ) {
+    this.#privateKey = privateKey;
     this.config = config;
     this.libp2p = libp2p;
     this.hub = hub;
@@ -185,8 +193,21 @@ export class MeshRuntime {
         { cause },
       );
     }
-    const rt = ref.rt = new MeshRuntime(config, libp2p, persisted, hub);
+    const rt = ref.rt = new MeshRuntime(
+      config,
+      libp2p,
+      persisted,
+      hub,
+      privateKey,
+    );
     rt.#wire();
+    try {
+      rt.context = await startContext(rt, rt.#privateKey);
+      rt.services.set("context", rt.context);
+    } catch (e) {
+      await rt.shutdown().catch(() => {});
+      throw e;
+    }
     hub.emit({
       type: "started",
       peerId: rt.peerId,

@@ -7,10 +7,11 @@
  * @module
  */
 
-import type { AviEvent } from "../core/events.ts";
+import type { AviEvent, JsonObject, JsonValue } from "../core/events.ts";
 import type { PeerId } from "../core/peer_id.ts";
 import type { EventStream } from "./event_hub.ts";
 import type { MeshRuntime, PeerInfoView } from "./_runtime.ts";
+import { parsePeerId } from "./peer_id.ts";
 
 /**
  * A handle on a running node. Get one with `node.handle()`.
@@ -194,6 +195,122 @@ export class AviP2pHandle {
    */
   peerInfo(peerId: PeerId | string): Promise<PeerInfoView> {
     return this.#rt.call("peerInfo", () => this.#rt.peerInfo(peerId));
+  }
+
+  // ---- shared context ---------------------------------------------------
+
+  /**
+   * Deep-merges `patch` into the shared context (RFC 7396: objects merge key
+   * by key, `null` deletes, anything else replaces) and gossips the change.
+   * Every node converges on the same document; see `@avi/p2p/context`.
+   *
+   * @returns The dotted paths that changed.
+   * @throws {InvalidPathError} For an empty key, a key with a dot, or a
+   * document too deep.
+   * @throws {TooLargeError} When the change is over the delta limit.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.updateContext({ avi: { device: { audio: { volume: 75 } } } });
+   * ```
+   */
+  updateContext(patch: JsonObject): Promise<string[]> {
+    return this.#rt.call(
+      "updateContext",
+      () => this.#rt.context.updateContext(patch),
+    );
+  }
+
+  /**
+   * Replaces the whole shared context with `data`.
+   *
+   * @returns The dotted paths that changed.
+   * @throws {InvalidPathError} For bad keys or values.
+   * @throws {TooLargeError} When the change is over the delta limit.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.replaceContext({ avi: { device: {} } });
+   * ```
+   */
+  replaceContext(data: JsonObject): Promise<string[]> {
+    return this.#rt.call(
+      "replaceContext",
+      () => this.#rt.context.replaceContext(data),
+    );
+  }
+
+  /**
+   * Sets the value at a dotted path (`"avi.device.audio.volume"`).
+   *
+   * @returns The dotted paths that changed.
+   * @throws {InvalidPathError} For a malformed path or value.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.setContextPath("avi.device.audio.volume", 40);
+   * ```
+   */
+  setContextPath(path: string, value: JsonValue): Promise<string[]> {
+    return this.#rt.call(
+      "setContextPath",
+      () => this.#rt.context.setPath(path, value),
+    );
+  }
+
+  /**
+   * Deletes the value at a dotted path (the delete wins over older writes on
+   * every node).
+   *
+   * @returns The dotted paths that changed.
+   * @throws {InvalidPathError} For a malformed path.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.deleteContextPath("avi.device.audio");
+   * ```
+   */
+  deleteContextPath(path: string): Promise<string[]> {
+    return this.#rt.call(
+      "deleteContextPath",
+      () => this.#rt.context.deletePath(path),
+    );
+  }
+
+  /**
+   * The merged shared context, or the value at a dotted path.
+   *
+   * @param path A dotted path; omitted: the whole document.
+   * @returns A copy; `undefined` when the path is absent.
+   * @throws {InvalidPathError} For a malformed path.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * console.log(await handle.getContext("avi.device.audio.volume"));
+   * ```
+   */
+  getContext(): Promise<JsonObject>;
+  /** The value at a dotted path, or `undefined` when absent. */
+  getContext(path: string): Promise<JsonValue | undefined>;
+  getContext(path?: string): Promise<JsonValue | undefined> {
+    return this.#rt.call("getContext", () => this.#rt.context.getContext(path));
+  }
+
+  /**
+   * What `peerId` wrote that is still current in the merged context.
+   *
+   * @throws {InvalidAddressError} For a malformed peer id.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * const theirs = await handle.getPeerContext(peerId);
+   * ```
+   */
+  getPeerContext(peerId: PeerId | string): Promise<JsonObject> {
+    return this.#rt.call(
+      "getPeerContext",
+      () => this.#rt.context.getPeerContext(parsePeerId(peerId)),
+    );
   }
 
   /**
