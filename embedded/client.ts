@@ -1158,7 +1158,8 @@ export class AviEmbedded {
 
   /**
    * Tells the gateway the device sleeps for `seconds` (it keeps the session
-   * and queues messages); keep-alive pauses until the next call that sends.
+   * and queues messages for it). Keep-alive pauses meanwhile; the Ping sent
+   * when the sleep ends, or any earlier send, wakes the session.
    *
    * @param seconds Sleep duration, 1..2^32-1.
    */
@@ -1167,7 +1168,9 @@ export class AviEmbedded {
     this.#requireSession();
     if (this.#state !== "connected") throw new NotConnectedError();
     this.#sendNow({ type: "disconnect", sleepSeconds: seconds });
-    this.#lastSent = this.#now() + seconds * 1000;
+    // The keep-alive Ping falls due when the sleep ends: it wakes the
+    // session at the gateway, which then sends what it kept.
+    this.#lastSent = this.#now() + seconds * 1000 - this.#keepAliveMs;
     this.#schedule();
   }
 

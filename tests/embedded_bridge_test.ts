@@ -133,3 +133,59 @@ Deno.test("AviEmbedded with the real bridge: publish both ways, events, and reco
     await shutdownAll(peer, gw);
   }
 });
+
+Deno.test("AviEmbedded.sleep(): the bridge keeps messages for the sleeping device and delivers them when it wakes", async () => {
+  const gw = await startNode({ nodeName: "gateway" });
+  const peer = await startNode({
+    nodeName: "peer",
+    bootstrapPeers: [gw.listenAddresses[0]],
+  });
+  const bridge = await EmbeddedBridge.start(gw.handle(), {
+    udpPort: 0,
+    hostname: "127.0.0.1",
+    devices: { "5": KEY },
+  });
+  const inbox: string[] = [];
+  const avi = new AviEmbedded(
+    await createDenoUdpSocket({ hostname: "127.0.0.1" }),
+    {
+      deviceId: 5,
+      key: KEY,
+      crypto: denoCrypto(),
+      gateway: { address: "127.0.0.1", port: bridge.port },
+    },
+    (_topic, data) => inbox.push(td.decode(data)),
+  );
+  try {
+    await avi.connect();
+    await avi.subscribe("home/night");
+    await until(
+      async () =>
+        (await peer.handle().topicPeers("home/night")).includes(gw.peerId),
+      20_000,
+      "peer to see the gateway on home/night",
+    );
+    avi.sleep(2);
+    await until(
+      () => bridge.devices().some((d) => d.sleeping),
+      10_000,
+      "device asleep",
+    );
+    await peer.handle().publish("home/night", te.encode("while asleep"));
+    await until(
+      () => bridge.devices().some((d) => d.queued > 0),
+      10_000,
+      "message kept",
+    );
+    assert.equal(inbox.length, 0, "nothing is sent to a sleeping device");
+    await until(
+      () => inbox.includes("while asleep"),
+      15_000,
+      "delivery on wake",
+    );
+  } finally {
+    await avi.close();
+    await bridge.close();
+    await shutdownAll(peer, gw);
+  }
+});
