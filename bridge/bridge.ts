@@ -1244,7 +1244,10 @@ export class EmbeddedBridge {
     } catch { /* already closed */ }
     await this.#meshEvents.return?.();
     await this.#recvLoop;
-    await this.#meshLoop;
+    // The mesh loop ends when the node's event stream does (return() above
+    // ends a well-behaved one at once); it is not awaited, so that a stream
+    // that never settles cannot hold close() up.
+    void this.#meshLoop;
     await Promise.allSettled([...this.#pending]);
     await Promise.allSettled(
       this.#ownTopics.map((t) => this.#refs.release(t, "\u0000bridge")),

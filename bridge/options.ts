@@ -205,10 +205,12 @@ export function parseDeviceTable(
   }
   const out = new Map<string, ResolvedDevice>();
   for (const [id, v] of Object.entries(table)) {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) {
+    if (
+      !/^(0|[1-9][0-9]{0,15})$/.test(id) || !Number.isSafeInteger(Number(id))
+    ) {
       throw new ConfigError(
         "devices",
-        `device id "${id}" must be 1-64 of [A-Za-z0-9_.-]`,
+        `device id "${id}" must be a decimal integer from 0 to 2^53-1`,
       );
     }
     if (v instanceof Uint8Array || typeof v === "string") {

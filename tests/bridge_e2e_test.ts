@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../core/events.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
-import type { BridgeEvent } from "../bridge/mod.ts";
+import type { BridgeEvent, BridgeOptions } from "../bridge/mod.ts";
 import {
   decodeFrame,
   encodeSearchGw,
@@ -32,7 +32,7 @@ interface Rig {
   stop: () => Promise<void>;
 }
 
-async function rig(opts: { keepAliveSeconds?: number } = {}): Promise<Rig> {
+async function rig(opts: Partial<BridgeOptions> = {}): Promise<Rig> {
   const gw = await startNode({ nodeName: "gateway" });
   const peer = await startNode({
     nodeName: "peer",
@@ -42,7 +42,7 @@ async function rig(opts: { keepAliveSeconds?: number } = {}): Promise<Rig> {
     udpPort: 0,
     hostname: "127.0.0.1",
     devices: { "1": hex(KEY1), "2": KEY2 },
-    keepAliveSeconds: opts.keepAliveSeconds,
+    ...opts,
   });
   const peerMsgs: MessageEvent[] = [];
   const ev = peer.events();
@@ -358,6 +358,106 @@ Deno.test("bridge: silent sessions expire and release their subscriptions; unkno
     assert.ok(d1.rejects.includes(ErrorCode.UNKNOWN_SESSION));
   } finally {
     await d1.close();
+    await r.stop();
+  }
+});
+
+Deno.test("bridge: a sleeping device gets its queued messages (bounded) when it wakes", async () => {
+  const r = await rig({ maxQueuedPerSleepingDevice: 2 });
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  try {
+    await d1.connect();
+    assert.equal(await d1.subscribe("home/s"), 0);
+    await until(async () =>
+      (await r.peer.handle().topicPeers("home/s")).includes(r.gw.peerId)
+    );
+    d1.sendMessage({ type: "disconnect", sleepSeconds: 60 });
+    await until(() => r.bridge.devices()[0]?.sleeping === true);
+    for (const m of ["a", "b", "c"]) {
+      await r.peer.handle().publish("home/s", te.encode(m));
+    }
+    await until(() => r.bridge.devices()[0].queued === 2, 10_000, "2 queued");
+    assert.equal(d1.inbox.length, 0, "nothing sent while asleep");
+    assert.equal(r.bridge.stats().sleepDropped, 1);
+    d1.sendMessage({ type: "ping" });
+    await until(() => d1.inbox.length === 2, 10_000, "delivery on wake");
+    assert.deepEqual(d1.inbox.map((m) => td.decode(m.data)), ["b", "c"]);
+    assert.ok(
+      r.bridgeEvents.some((e) => e.type === "deviceAwake" && e.delivered === 2),
+    );
+    assert.equal(r.bridge.devices()[0].sleeping, false);
+  } finally {
+    await d1.close();
+    await r.stop();
+  }
+});
+
+Deno.test("bridge: a mesh message too large for a device is counted and reported to it", async () => {
+  const r = await rig();
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  try {
+    await d1.connect();
+    assert.equal(await d1.subscribe("home/big"), 0);
+    await until(async () =>
+      (await r.peer.handle().topicPeers("home/big")).includes(r.gw.peerId)
+    );
+    await r.peer.handle().publish("home/big", new Uint8Array(2000));
+    await r.peer.handle().publish("home/big", te.encode("small"));
+    await until(() => d1.inbox.length === 1, 10_000, "the small one");
+    const err = d1.received.find((m) => m.type === "error");
+    assert.ok(err && err.type === "error");
+    assert.equal(err.code, ErrorCode.TOO_LARGE);
+    assert.equal(err.detail, "home/big");
+    assert.equal(r.bridge.stats().tooLarge, 1);
+  } finally {
+    await d1.close();
+    await r.stop();
+  }
+});
+
+Deno.test("bridge: limits refuse extra subscriptions and sessions, and bad options throw ConfigError", async () => {
+  const r = await rig({ maxSubscriptionsPerDevice: 2, maxSessions: 1 });
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  const d2 = new RawDevice({
+    deviceId: 2,
+    key: KEY2,
+    gatewayPort: r.bridge.port,
+  });
+  try {
+    await d1.connect();
+    assert.equal(await d1.subscribe("a/1"), 0);
+    assert.equal(await d1.subscribe("a/+"), 0);
+    assert.equal(await d1.subscribe("a/3"), ErrorCode.LIMIT_REACHED);
+    d2.connect();
+    await until(() => d2.rejects.includes(ErrorCode.LIMIT_REACHED));
+    assert.equal(r.bridge.devices().length, 1);
+    await assert.rejects(
+      EmbeddedBridge.start(r.gw.handle(), { devices: { "x": KEY1 } }),
+      { name: "ConfigError" },
+    );
+    await assert.rejects(
+      EmbeddedBridge.start(r.gw.handle(), { devices: { "1": "abc" } }),
+      { name: "ConfigError" },
+    );
+    await assert.rejects(
+      EmbeddedBridge.start(r.gw.handle(), { devices: {}, maxSessions: 0 }),
+      { name: "ConfigError" },
+    );
+  } finally {
+    await d1.close();
+    await d2.close();
     await r.stop();
   }
 });
