@@ -37,6 +37,7 @@ import { Redialer } from "./reconnect.ts";
 import { checkPermissions } from "./_permissions.ts";
 import { startContext } from "./_context.ts";
 import type { ContextSync } from "../context/sync.ts";
+import { StreamService } from "../streams/service.ts";
 import type { PrivateKey } from "@libp2p/interface";
 
 /** Counters of a running node (see `AviP2p.stats()`). */
@@ -101,6 +102,8 @@ export class MeshRuntime {
   readonly services = new Map<string, HostedService>();
   /** The shared-context service (set during start). */
   context!: ContextSync;
+  /** The media-stream service (set during start). */
+  streams!: StreamService;
   #privateKey: PrivateKey;
 
   #running = true;
@@ -204,6 +207,15 @@ export class MeshRuntime {
     try {
       rt.context = await startContext(rt, rt.#privateKey);
       rt.services.set("context", rt.context);
+      rt.streams = new StreamService({
+        // deno-lint-ignore no-explicit-any
+        libp2p: libp2p as any,
+        emit: (ev) => hub.emit(ev),
+        maxStreams: config.maxStreams,
+        requestTimeoutMs: config.streamRequestTimeoutMs,
+      });
+      await rt.streams.start();
+      rt.services.set("streams", rt.streams);
     } catch (e) {
       await rt.shutdown().catch(() => {});
       throw e;

@@ -74,6 +74,12 @@ export interface AviP2pConfig {
    */
   maxStreams?: number;
   /**
+   * How long a stream request may wait for the peer's answer, in
+   * milliseconds (100 to 600000); then it is rejected with reason "timeout".
+   * @default {10000}
+   */
+  streamRequestTimeoutMs?: number;
+  /**
    * The directory where the identity key (and other state) persists, so a
    * restarted node keeps its peer id. `null` keeps nothing on disk: a new
    * peer id at every start. When the directory cannot be written the node
@@ -154,6 +160,7 @@ export interface ResolvedConfig {
   enableKad: boolean;
   maxPeers: number;
   maxStreams: number;
+  streamRequestTimeoutMs: number;
   dataDir: string | null;
   meshKey: Uint8Array | undefined;
   allowedPeers: Set<string> | undefined;
@@ -176,6 +183,7 @@ export const CONFIG_DEFAULTS = {
   enableKad: true,
   maxPeers: 10,
   maxStreams: 5,
+  streamRequestTimeoutMs: 10_000,
   discoveryTag: "avi",
   mdnsIntervalMs: 10_000,
   eventQueueSize: 1024,
@@ -378,6 +386,7 @@ export function resolveConfig(config: AviP2pConfig = {}): ResolvedConfig {
     enableKad: bool(c, "enableKad"),
     maxPeers: int(c, "maxPeers", 1, 10_000),
     maxStreams: int(c, "maxStreams", 1, 1000),
+    streamRequestTimeoutMs: int(c, "streamRequestTimeoutMs", 100, 600_000),
     dataDir,
     meshKey: c.meshKey === undefined ? undefined : meshKeyToSwarmKey(c.meshKey),
     allowedPeers,

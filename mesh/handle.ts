@@ -8,7 +8,13 @@
  */
 
 import type { AviEvent, JsonObject, JsonValue } from "../core/events.ts";
-import type { PeerId } from "../core/peer_id.ts";
+import type { PeerId, StreamId } from "../core/peer_id.ts";
+import type {
+  RequestStreamOptions,
+  SendStreamOptions,
+  StreamFrame,
+  StreamStats,
+} from "../streams/types.ts";
 import type { EventStream } from "./event_hub.ts";
 import type { MeshRuntime, PeerInfoView } from "./_runtime.ts";
 import { parsePeerId } from "./peer_id.ts";
@@ -195,6 +201,170 @@ export class AviP2pHandle {
    */
   peerInfo(peerId: PeerId | string): Promise<PeerInfoView> {
     return this.#rt.call("peerInfo", () => this.#rt.peerInfo(peerId));
+  }
+
+  // ---- streams ------------------------------------------------------------
+
+  /**
+   * Asks a connected peer for a stream. The peer gets a `streamRequested`
+   * event and answers with `acceptStream` or `rejectStream`; this call
+   * resolves once it accepts. At most `maxStreams` streams at once.
+   *
+   * @param peerId A connected peer.
+   * @param reason Free text for the peer (e.g. "voice"), at most 1024 bytes.
+   * @param options `mode`: "reliable" (default; in order, `send` waits for a
+   * slow peer) or "realtime" (bounded queues drop the oldest frames).
+   * @returns The stream id.
+   * @throws {InvalidAddressError} For a malformed peer id.
+   * @throws {PeerNotFoundError} When the peer is not connected.
+   * @throws {StreamRejectedError} When the peer rejects or does not answer
+   * within `streamRequestTimeoutMs`.
+   * @throws {LimitExceededError} When `maxStreams` streams are open.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * const id = await handle.requestStream(peerId, "voice", { mode: "realtime" });
+   * await handle.sendStreamData(id, new Uint8Array(640));
+   * await handle.closeStream(id);
+   * ```
+   */
+  requestStream(
+    peerId: PeerId | string,
+    reason: string,
+    options?: RequestStreamOptions,
+  ): Promise<StreamId> {
+    return this.#rt.call(
+      "requestStream",
+      () => this.#rt.streams.request(parsePeerId(peerId), reason, options),
+    );
+  }
+
+  /**
+   * Accepts a stream a peer asked for (see the `streamRequested` event).
+   *
+   * @throws {StreamNotFoundError} When no such request is pending.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.acceptStream(ev.streamId);
+   * ```
+   */
+  acceptStream(streamId: StreamId): Promise<void> {
+    return this.#rt.call(
+      "acceptStream",
+      () => this.#rt.streams.accept(streamId),
+    );
+  }
+
+  /**
+   * Rejects a stream a peer asked for; the peer gets `streamRejected`.
+   *
+   * @throws {StreamNotFoundError} When no such request is pending.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.rejectStream(ev.streamId, "busy");
+   * ```
+   */
+  rejectStream(streamId: StreamId, reason: string): Promise<void> {
+    return this.#rt.call(
+      "rejectStream",
+      () => this.#rt.streams.reject(streamId, reason),
+    );
+  }
+
+  /**
+   * Sends one frame on an open stream (the bytes are copied). Reliable mode
+   * waits while the peer is slow; realtime mode never waits and drops the
+   * oldest queued frames instead (counted in `streamStats`).
+   *
+   * @param options `timestamp`: the capture time in ms (default now).
+   * @throws {StreamNotFoundError} When the stream is not open.
+   * @throws {TooLargeError} When `data` is over the frame limit (1 MiB).
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.sendStreamData(id, pcmChunk);
+   * ```
+   */
+  sendStreamData(
+    streamId: StreamId,
+    data: Uint8Array,
+    options?: SendStreamOptions,
+  ): Promise<void> {
+    return this.#rt.call(
+      "sendStreamData",
+      () => this.#rt.streams.send(streamId, data, options),
+    );
+  }
+
+  /**
+   * Closes a stream; both ends get `streamClosed`.
+   *
+   * @throws {StreamNotFoundError} When the stream is unknown.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.closeStream(id);
+   * ```
+   */
+  closeStream(streamId: StreamId): Promise<void> {
+    return this.#rt.call("closeStream", () => this.#rt.streams.close(streamId));
+  }
+
+  /**
+   * A stream's figures: frames and bytes each way, losses, drops, latency
+   * and jitter.
+   *
+   * @throws {StreamNotFoundError} When the stream is unknown.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * const s = await handle.streamStats(id);
+   * console.log(s.framesReceived, s.lost);
+   * ```
+   */
+  streamStats(streamId: StreamId): Promise<StreamStats> {
+    return this.#rt.call("streamStats", () => this.#rt.streams.stats(streamId));
+  }
+
+  /**
+   * The frames arriving on a stream from now on, as a web `ReadableStream`
+   * (call it once per stream, before or after accepting). In reliable mode a
+   * reader that falls behind makes the sender wait; in realtime mode its
+   * oldest unread frames are dropped. Frames are also emitted as
+   * `streamData` events.
+   *
+   * @throws {StreamNotFoundError} When the stream is unknown.
+   * @throws {TypeError} When it was already called for this stream.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * for await (const frame of await handle.streamReadable(id)) console.log(frame.seq);
+   * ```
+   */
+  streamReadable(streamId: StreamId): Promise<ReadableStream<StreamFrame>> {
+    return this.#rt.call(
+      "streamReadable",
+      () => this.#rt.streams.readable(streamId),
+    );
+  }
+
+  /**
+   * A web `WritableStream` that sends each written chunk as one frame.
+   *
+   * @throws {StreamNotFoundError} When the stream is unknown.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await someReadable.pipeTo(await handle.streamWritable(id));
+   * ```
+   */
+  streamWritable(streamId: StreamId): Promise<WritableStream<Uint8Array>> {
+    return this.#rt.call(
+      "streamWritable",
+      () => this.#rt.streams.writable(streamId),
+    );
   }
 
   // ---- shared context ---------------------------------------------------
