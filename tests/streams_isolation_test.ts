@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import type { Stream } from "@libp2p/interface";
+import {
+  encodeFrame,
+  FrameDecoder,
+  FrameType,
+  STREAM_PROTOCOL,
+} from "../streams/frame.ts";
+import {
+  connect,
+  openStream,
+  sleep,
+  startStreamPeer,
+  waitFor,
+} from "./streams_fixture.ts";
+
+/** Collect the frames a raw libp2p stream receives, and whether it closed. */
+function watch(raw: Stream) {
+  const decoder = new FrameDecoder(1 << 20);
+  const frames: ReturnType<FrameDecoder["next"]>[] = [];
+  let closed = false;
+  raw.addEventListener("message", (e) => {
+    decoder.push(e.data instanceof Uint8Array ? e.data : e.data.subarray());
+    for (let f = decoder.next(); f; f = decoder.next()) frames.push(f);
+  });
+  raw.addEventListener("close", () => closed = true);
+  return { frames, isClosed: () => closed };
+}
+
+Deno.test("a third peer cannot inject frames into, or close, a stream between two others", async () => {
+  const a = await startStreamPeer();
+  const b = await startStreamPeer();
+  const c = await startStreamPeer();
+  try {
+    await connect(a.node, b.node);
+    await connect(c.node, b.node);
+    await connect(c.node, a.node);
+    const id = await openStream(a, b);
+
+    // 1. a request reusing the id is refused
+    const dup = await c.node.libp2p.dialProtocol(
+      b.node.libp2p.peerId,
+      STREAM_PROTOCOL,
+    );
+    const dupSeen = watch(dup);
+    dup.send(encodeFrame(
+      FrameType.Request,
+      0,
+      0,
+      new TextEncoder().encode(
+        JSON.stringify({ id, reason: "hijack", mode: "reliable" }),
+      ),
+    ));
+    await waitFor(() => dupSeen.frames.length > 0);
+    assert.equal(dupSeen.frames[0]!.type, FrameType.Reject);
+    assert.equal(
+      new TextDecoder().decode(dupSeen.frames[0]!.payload),
+      "duplicate stream id",
+    );
+
+    // 2. data or close frames without a request end only the intruder's stream
+    for (const type of [FrameType.Data, FrameType.Close, FrameType.Accept]) {
+      const raw = await c.node.libp2p.dialProtocol(
+        b.node.libp2p.peerId,
+        STREAM_PROTOCOL,
+      );
+      const seen = watch(raw);
+      raw.send(encodeFrame(type, 0, Date.now(), new TextEncoder().encode(id)));
+      await waitFor(seen.isClosed, 20_000, "the intruder's stream to close");
+    }
+    assert.equal(b.service.counters().protocolErrors, 3);
+
+    // 3. the intruder's own service knows nothing of the stream
+    await assert.rejects(c.service.close(id), { name: "StreamNotFoundError" });
+    await assert.rejects(c.service.send(id, new Uint8Array(1)), {
+      name: "StreamNotFoundError",
+    });
+
+    // 4. the real stream is untouched and still carries data both ways
+    await a.service.send(id, new Uint8Array([1]));
+    await b.service.send(id, new Uint8Array([2]));
+    await b.waitEvent("streamData", (e) => e.data[0] === 1);
+    await a.waitEvent("streamData", (e) => e.data[0] === 2);
+    await sleep(50);
+    for (const p of [a, b]) {
+      assert.ok(!p.events.some((e) => e.type === "streamClosed"));
+      assert.ok(
+        p.events.every((e) => e.type !== "streamData" || e.from !== c.id),
+      );
+      assert.equal(p.service.stats(id).framesReceived, 1);
+    }
+    assert.equal(
+      b.events.filter((e) => e.type === "streamRequested").length,
+      1,
+    );
+  } finally {
+    await a.stop();
+    await b.stop();
+    await c.stop();
+  }
+});
+
+Deno.test("a malformed frame from the peer ends the stream with reason error, counted", async () => {
+  const a = await startStreamPeer();
+  const b = await startStreamPeer();
+  try {
+    await connect(a.node, b.node);
+    const raw = await a.node.libp2p.dialProtocol(
+      b.node.libp2p.peerId,
+      STREAM_PROTOCOL,
+    );
+    const seen = watch(raw);
+    raw.send(encodeFrame(
+      FrameType.Request,
+      0,
+      0,
+      new TextEncoder().encode(
+        JSON.stringify({ id: "x1", reason: "r", mode: "realtime" }),
+      ),
+    ));
+    const req = await b.waitEvent("streamRequested");
+    await b.service.accept(req.streamId);
+    await waitFor(() => seen.frames.length > 0);
+    const bad = encodeFrame(FrameType.Data, 0, 0, new Uint8Array(4));
+    bad[4] = 77; // unknown type
+    raw.send(bad);
+    const closed = await b.waitEvent("streamClosed");
+    assert.equal(closed.reason, "error");
+    assert.match(closed.error ?? "", /unknown type 77/);
+    assert.equal(b.service.counters().protocolErrors, 1);
+    await waitFor(seen.isClosed);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
