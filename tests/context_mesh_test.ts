@@ -1,0 +1,207 @@
+// The shared context over real libp2p nodes on 127.0.0.1: five nodes update
+// concurrently and converge; a node stopped, updated past and restarted
+// catches up; a partitioned node heals.
+import assert from "node:assert/strict";
+import type { AviP2p } from "../mesh/mod.ts";
+import type {
+  AviEvent,
+  ContextUpdatedEvent,
+  JsonValue,
+} from "../core/events.ts";
+import { jsonEqual } from "../context/doc.ts";
+import { shutdownAll, startNode, until, waitForEvent } from "./mesh_fixture.ts";
+
+// No mDNS, no DHT: the topology is exactly the bootstrap star, and redials
+// are slow so that a partition made by `disconnect` lasts until healed.
+const base = {
+  enableMdns: false,
+  enableKad: false,
+  redialInitialMs: 600_000,
+  redialMaxMs: 600_000,
+};
+
+async function contexts(nodes: AviP2p[]): Promise<JsonValue[]> {
+  return await Promise.all(nodes.map((n) => n.handle().getContext()));
+}
+
+async function converged(nodes: AviP2p[]): Promise<boolean> {
+  const all = await contexts(nodes);
+  return all.every((c) => jsonEqual(c as JsonValue, all[0] as JsonValue));
+}
+
+Deno.test("context over the mesh: five nodes update concurrently and converge", async () => {
+  const hub = await startNode({ ...base, nodeName: "hub" });
+  const nodes: AviP2p[] = [hub];
+  try {
+    for (let i = 1; i < 5; i++) {
+      nodes.push(
+        await startNode({
+          ...base,
+          nodeName: `n${i}`,
+          bootstrapPeers: [hub.listenAddresses[0]],
+        }),
+      );
+    }
+    const events = nodes[3].events();
+    await until(
+      async () => (await hub.handle().connectedPeers()).length === 4,
+      20_000,
+      "star",
+    );
+    await Promise.all(nodes.map(async (n, i) => {
+      const h = n.handle();
+      for (let k = 0; k < 10; k++) {
+        await h.updateContext({
+          avi: { device: { audio: { volume: i * 10 + k } } },
+        });
+        await h.updateContext({ avi: { device: { [`node${i}`]: k } } });
+      }
+    }));
+    await until(() => converged(nodes), 60_000, "five nodes to converge");
+    const ctx = (await hub.handle().getContext()) as {
+      avi: { device: Record<string, unknown> };
+    };
+    for (let i = 0; i < 5; i++) assert.equal(ctx.avi.device[`node${i}`], 9);
+    // getPeerContext answers what that peer wrote, not the local document.
+    const byN2 = await nodes[4].handle().getPeerContext(nodes[2].peerId);
+    assert.equal(
+      (byN2 as { avi: { device: Record<string, unknown> } }).avi.device.node2,
+      9,
+    );
+    assert.equal(
+      (byN2 as { avi: { device: Record<string, unknown> } }).avi.device.node1,
+      undefined,
+    );
+    // A contextUpdated event names the writer and the changed paths.
+    const ev = await waitForEvent(
+      events,
+      (e: AviEvent): e is ContextUpdatedEvent =>
+        e.type === "contextUpdated" && e.peerId === nodes[1].peerId,
+      20_000,
+      "an event written by n1",
+    );
+    assert.ok(ev.changedPaths.length > 0);
+  } finally {
+    await shutdownAll(...nodes);
+  }
+});
+
+Deno.test("context over the mesh: a node stopped, updated past and restarted catches up", async () => {
+  const dir = await Deno.makeTempDir();
+  const hub = await startNode({ ...base, nodeName: "hub" });
+  const other = await startNode({
+    ...base,
+    nodeName: "other",
+    bootstrapPeers: [hub.listenAddresses[0]],
+  });
+  let b: AviP2p | undefined;
+  try {
+    b = await startNode({
+      ...base,
+      nodeName: "kitchen",
+      dataDir: `${dir}/b`,
+      bootstrapPeers: [hub.listenAddresses[0]],
+    });
+    const id = b.peerId;
+    await b.handle().updateContext({
+      avi: { device: { kitchen: { lamp: "on", fan: 1 } } },
+    });
+    await b.handle().updateContext({
+      avi: { device: { kitchen: { fan: null } } },
+    });
+    await until(() => converged([hub, other, b!]), 30_000, "first sync");
+    await b.shutdown();
+    // Updated past while b is down.
+    await other.handle().updateContext({
+      avi: { device: { audio: { volume: 7 } } },
+    });
+    await hub.handle().updateContext({
+      avi: { device: { kitchen: { lamp: "off" } } },
+    });
+    b = await startNode({
+      ...base,
+      nodeName: "kitchen",
+      dataDir: `${dir}/b`,
+      bootstrapPeers: [hub.listenAddresses[0]],
+    });
+    assert.equal(b.peerId, id);
+    // Nothing lost, nothing resurrected, before any sync.
+    assert.equal(
+      await b.handle().getContext("avi.device.kitchen.fan"),
+      undefined,
+    );
+    await until(
+      () => converged([hub, other, b!]),
+      30_000,
+      "catch-up after restart",
+    );
+    assert.equal(await b.handle().getContext("avi.device.audio.volume"), 7);
+    assert.equal(await b.handle().getContext("avi.device.kitchen.lamp"), "off");
+    // Its own later writes still reach the others (its sequence continued).
+    await b.handle().updateContext({
+      avi: { device: { kitchen: { back: true } } },
+    });
+    await until(
+      async () =>
+        (await hub.handle().getContext("avi.device.kitchen.back")) === true,
+      30_000,
+      "a write after the restart",
+    );
+  } finally {
+    await shutdownAll(hub, other, b);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("context over the mesh: a partitioned node heals and converges", async () => {
+  const hub = await startNode({ ...base, nodeName: "hub" });
+  const a = await startNode({
+    ...base,
+    nodeName: "a",
+    bootstrapPeers: [hub.listenAddresses[0]],
+  });
+  const lone = await startNode({
+    ...base,
+    nodeName: "lone",
+    bootstrapPeers: [hub.listenAddresses[0]],
+  });
+  try {
+    await until(
+      async () => (await hub.handle().connectedPeers()).length === 2,
+      20_000,
+      "star",
+    );
+    await hub.handle().updateContext({ avi: { device: { shared: 1 } } });
+    await until(
+      () => converged([hub, a, lone]),
+      30_000,
+      "before the partition",
+    );
+    await hub.handle().disconnect(lone.peerId);
+    await until(
+      async () => (await lone.handle().connectedPeers()).length === 0,
+      20_000,
+      "cut",
+    );
+    // Both sides write, including to the same key, while apart.
+    await lone.handle().updateContext({
+      avi: { device: { shared: 2, alone: "yes" } },
+    });
+    await a.handle().updateContext({
+      avi: { device: { shared: 3, crowd: "yes" } },
+    });
+    await hub.handle().updateContext({ avi: { device: { shared: null } } });
+    await until(() => converged([hub, a]), 30_000, "majority side");
+    assert.equal(await hub.handle().getContext("avi.device.alone"), undefined);
+    await lone.handle().dial(hub.listenAddresses[0]);
+    await until(() => converged([hub, a, lone]), 30_000, "after healing");
+    const ctx = (await lone.handle().getContext("avi.device")) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(ctx.alone, "yes");
+    assert.equal(ctx.crowd, "yes");
+  } finally {
+    await shutdownAll(hub, a, lone);
+  }
+});
