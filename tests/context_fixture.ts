@@ -2,7 +2,9 @@
 // seeded loss, duplication and reordering, partitions, and real Ed25519
 // signatures (so forgery is really detected). Not a proof that the mesh works:
 // tests/context_mesh_test.ts runs real libp2p nodes.
-import { ed25519 } from "@noble/curves/ed25519.js";
+import { generateKeyPair } from "@libp2p/crypto/keys";
+import { peerIdFromPrivateKey } from "@libp2p/peer-id";
+import type { PrivateKey, PublicKey } from "@libp2p/interface";
 import type { PeerId } from "../core/peer_id.ts";
 import type {
   ContextTransport,
@@ -23,7 +25,7 @@ export interface MemoryNetworkOptions {
 
 interface Member {
   id: PeerId;
-  secret: Uint8Array;
+  key: PrivateKey;
   up: boolean;
   group: number;
   subs: Map<string, Set<(m: TransportMessage) => void>>;
@@ -34,7 +36,7 @@ interface Member {
 export class MemoryNetwork {
   #rng: () => number;
   #members = new Map<string, Member>();
-  #keys = new Map<string, Uint8Array>(); // peer id -> public key
+  #keys = new Map<string, PublicKey>(); // peer id -> public key
   #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly options: Required<MemoryNetworkOptions>;
   delivered = 0;
@@ -56,17 +58,14 @@ export class MemoryNetwork {
     };
   }
 
-  /** A node with a fresh key, or (with `secret`) the same identity again. */
-  join(secret: Uint8Array = ed25519.utils.randomSecretKey()): MemoryTransport {
-    const pub = ed25519.getPublicKey(secret);
-    const id = ("peer-" +
-      [...pub.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join(
-        "",
-      )) as PeerId;
-    this.#keys.set(id, pub);
+  /** A node with a fresh key, or (with `key`) the same identity again. */
+  async join(key?: PrivateKey): Promise<MemoryTransport> {
+    key ??= await generateKeyPair("Ed25519");
+    const id = peerIdFromPrivateKey(key).toString() as PeerId;
+    this.#keys.set(id, key.publicKey);
     const member: Member = {
       id,
-      secret,
+      key,
       up: true,
       group: 0,
       subs: new Map(),
@@ -141,15 +140,19 @@ export class MemoryNetwork {
     return Promise.resolve();
   }
 
-  sign(m: Member, data: Uint8Array): Uint8Array {
-    return ed25519.sign(data, m.secret);
+  async sign(m: Member, data: Uint8Array): Promise<Uint8Array> {
+    return await m.key.sign(data);
   }
 
-  verify(id: PeerId, data: Uint8Array, sig: Uint8Array): boolean {
+  async verify(
+    id: PeerId,
+    data: Uint8Array,
+    sig: Uint8Array,
+  ): Promise<boolean> {
     const key = this.#keys.get(id);
     if (!key) return false;
     try {
-      return ed25519.verify(sig, data, key);
+      return await key.verify(data, sig);
     } catch {
       return false;
     }
@@ -177,8 +180,8 @@ export class MemoryTransport implements ContextTransport {
   get localPeerId(): PeerId {
     return this.member.id;
   }
-  get secret(): Uint8Array {
-    return this.member.secret;
+  get privateKey(): PrivateKey {
+    return this.member.key;
   }
   publish(topic: string, data: Uint8Array): Promise<void> {
     return this.network.publish(this.member, topic, data);

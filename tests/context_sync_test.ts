@@ -10,6 +10,7 @@ import { encodeDelta } from "../context/delta.ts";
 import { jsonEqual } from "../context/doc.ts";
 import { compareVersions } from "../context/version_vector.ts";
 import type { ContextUpdatedEvent } from "../core/events.ts";
+import type { PrivateKey } from "@libp2p/interface";
 import {
   MemoryNetwork,
   type MemoryTransport,
@@ -25,9 +26,9 @@ interface Node {
 async function node(
   net: MemoryNetwork,
   extra: Partial<ContextSyncOptions> = {},
-  secret?: Uint8Array,
+  key?: PrivateKey,
 ): Promise<Node> {
-  const transport = net.join(secret);
+  const transport = await net.join(key);
   const events: ContextUpdatedEvent[] = [];
   const sync = new ContextSync({
     transport,
@@ -160,8 +161,8 @@ Deno.test("ContextSync: a partitioned node heals; relayed deltas keep their writ
 Deno.test("ContextSync rejects and counts forged, oversized and malformed deltas", async () => {
   const net = new MemoryNetwork();
   const a = await node(net, { maxDeltaBytes: 4096, maxMessageBytes: 8192 });
-  const evil = net.join();
-  const victim = net.join();
+  const evil = await net.join();
+  const victim = await net.join();
   try {
     await waitFor(() => a.transport.connectedPeers().length === 2, "peers");
     // Forged: evil claims victim wrote it, signs with its own key.
@@ -252,7 +253,7 @@ Deno.test("ContextSync: a node stopped, updated past and restarted from its stor
   const net = new MemoryNetwork({ seed: 11, drop: 0.2 });
   const a = await node(net);
   const b0 = await node(net, { store: new FileContextStore({ dir }) });
-  const secret = b0.transport.secret;
+  const secret = b0.transport.privateKey;
   let b = b0;
   try {
     await b0.sync.setPath("avi.device.mine", "kept");
@@ -288,7 +289,7 @@ Deno.test("ContextSync: a node stopped, updated past and restarted from its stor
 
 Deno.test("ContextSync methods before start() throw NotStartedError; bounds are checked", async () => {
   const net = new MemoryNetwork();
-  const sync = new ContextSync({ transport: net.join(), emit: () => {} });
+  const sync = new ContextSync({ transport: await net.join(), emit: () => {} });
   assert.throws(
     () => sync.getContext(),
     (e: Error) => e.name === "NotStartedError",
@@ -297,17 +298,28 @@ Deno.test("ContextSync methods before start() throw NotStartedError; bounds are 
     sync.updateContext({}),
     (e: Error) => e.name === "NotStartedError",
   );
-  assert.throws(
-    () =>
-      new ContextSync({
-        transport: net.join(),
-        emit: () => {},
-        antiEntropyIntervalMs: 0,
-      }),
-    RangeError,
-  );
+  const transport = await net.join();
+  for (
+    const bad of [
+      { antiEntropyIntervalMs: 0 },
+      { maxDeltaBytes: -1 },
+      { tombstoneHorizonMs: 0 },
+      { connectSyncDelayMs: -1 },
+      { maxClockSkewMs: -5 },
+      { maxDeltaBytes: 65_536, maxMessageBytes: 65_536 },
+    ]
+  ) {
+    assert.throws(
+      () => new ContextSync({ transport, emit: () => {}, ...bad }),
+      RangeError,
+    );
+  }
   const store = new MemoryContextStore();
-  const s2 = new ContextSync({ transport: net.join(), emit: () => {}, store });
+  const s2 = new ContextSync({
+    transport: await net.join(),
+    emit: () => {},
+    store,
+  });
   await s2.start();
   await assert.rejects(
     s2.updateContext({ "a.b": 1 }),
