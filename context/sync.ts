@@ -25,6 +25,14 @@
  * refuses one of its paths (`rejectedUnauthorized`). Nothing from the network
  * ever throws out of the receive loop.
  *
+ * Trust: no node can forge or alter another writer's change (every delta is
+ * checked against its writer's key, whoever relays it). A `range` claim, on
+ * the other hand, is believed from any member of the mesh (members are
+ * admitted by `meshKey` / `allowedPeers`): a malicious member could make a
+ * neighbour skip old changes it missed (new changes still arrive by the
+ * writer's own gossip). Clocks are bounded by `maxClockSkewMs`: a writer whose
+ * clock runs ahead by less than that wins ties for that long.
+ *
  * @module
  */
 
