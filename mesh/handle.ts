@@ -41,11 +41,6 @@ export class AviP2pHandle {
     this.#rt = runtime;
   }
 
-  /** @internal The runtime (for services hosted by the node). */
-  get _runtime(): MeshRuntime {
-    return this.#rt;
-  }
-
   /** This node's peer id. */
   get peerId(): PeerId {
     return this.#rt.peerId;
