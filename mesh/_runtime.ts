@@ -99,7 +99,7 @@ export class MeshRuntime {
   readonly listenAddresses: string[];
   readonly identityPersisted: boolean;
   readonly hub: EventHub<AviEvent>;
-  readonly services = new Map<string, HostedService>();
+  readonly services: Map<string, HostedService> = new Map();
   /** The shared-context service (set during start). */
   context!: ContextSync;
   /** The media-stream service (set during start). */
