@@ -174,7 +174,30 @@ interface CallReply {
   state?: "pending" | "fulfilled" | "rejected" | "unknown";
   value?: unknown;
   error?: string;
+  code?: number;
   errors?: string[];
+}
+
+/** A rejection from XS: `name` and `code` are those of the error in XS. */
+export class XsCallError extends Error {
+  /** The XS error's `code` property, when numeric. */
+  code: number | undefined;
+  /**
+   * @param call The export called.
+   * @param xsName The XS error's name.
+   * @param message The XS error's message.
+   * @param code The XS error's numeric code, if any.
+   */
+  constructor(
+    call: string,
+    xsName: string,
+    message: string,
+    code: number | undefined,
+  ) {
+    super(`XS call ${call} failed: ${xsName}: ${message}`);
+    this.name = xsName;
+    this.code = code;
+  }
 }
 
 const decoder = new TextDecoder();
@@ -431,8 +454,9 @@ export class XsHost {
    * @param args JSON-serialisable arguments.
    * @param options `timeoutMs`: deadline for the call. @default 20000
    * @returns The JSON value the XS function resolved with.
-   * @throws {Error} with XS's error name and message when it rejects, or on
-   *   timeout.
+   * @throws {XsCallError} named as the XS error (with its `code`) when it
+   *   rejects.
+   * @throws {Error} on timeout.
    * @example
    * ```ts ignore
    * const v = await host.call("connect", ["127.0.0.1", 9000]);
@@ -461,7 +485,16 @@ export class XsHost {
       r = await this.#callReply(`__xsStep(${this.#opts.stepWaitMs}, ${id})`);
     }
     if (r.state === "fulfilled") return r.value as T;
-    throw new Error(`XS call ${name} failed: ${r.error ?? r.state}`);
+    const text = r.error ?? String(r.state);
+    const colon = text.indexOf(": ");
+    throw colon > 0
+      ? new XsCallError(
+        name,
+        text.slice(0, colon),
+        text.slice(colon + 2),
+        r.code,
+      )
+      : new XsCallError(name, "Error", text, r.code);
   }
 
   async #callReply(source: string): Promise<CallReply> {

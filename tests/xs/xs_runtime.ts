@@ -288,6 +288,8 @@ interface CallState {
   state: "pending" | "fulfilled" | "rejected";
   value?: unknown;
   error?: string;
+  /** The `code` property of the rejection, when it has a numeric one. */
+  code?: number;
 }
 
 /**
@@ -340,6 +342,8 @@ export function installXsRuntime(exports: Record<string, Exported>): void {
         (e) => {
           c.state = "rejected";
           c.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+          const code = (e as { code?: unknown } | null)?.code;
+          if (typeof code === "number") c.code = code;
         },
       );
     } catch (e) {

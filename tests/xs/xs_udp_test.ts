@@ -108,7 +108,10 @@ Deno.test("XsHost.call rejects with the XS error for an unknown export", async (
   const host = await XsHost.start({ name: "xs-unknown" });
   try {
     await host.load(ENTRY);
-    await assert.rejects(host.call("nope"), /TypeError: No export nope/);
+    await assert.rejects(host.call("nope"), {
+      name: "TypeError",
+      message: /No export nope/,
+    });
   } finally {
     await host.close();
   }
