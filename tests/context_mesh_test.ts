@@ -9,6 +9,10 @@ import type {
   JsonValue,
 } from "../core/events.ts";
 import { jsonEqual } from "../context/doc.ts";
+import { encodeDelta } from "../context/delta.ts";
+import { CONTEXT_TOPIC } from "../context/sync.ts";
+import { encode } from "@msgpack/msgpack";
+import { loadIdentity } from "../mesh/identity.ts";
 import { shutdownAll, startNode, until, waitForEvent } from "./mesh_fixture.ts";
 
 // No mDNS, no DHT: the topology is exactly the bootstrap star, and redials
@@ -203,5 +207,75 @@ Deno.test("context over the mesh: a partitioned node heals and converges", async
     assert.equal(ctx.crowd, "yes");
   } finally {
     await shutdownAll(hub, a, lone);
+  }
+});
+
+Deno.test("context over the mesh: a forged delta (writer is not the signer) is rejected", async () => {
+  const dir = await Deno.makeTempDir();
+  // evil's identity is made here so that the test holds its private key.
+  const { privateKey: evilKey } = await loadIdentity(`${dir}/evil`, () => {});
+  const hub = await startNode({ ...base, nodeName: "hub" });
+  const evil = await startNode({
+    ...base,
+    nodeName: "evil",
+    dataDir: `${dir}/evil`,
+    bootstrapPeers: [hub.listenAddresses[0]],
+  });
+  const victim = await startNode({
+    ...base,
+    nodeName: "victim",
+    bootstrapPeers: [hub.listenAddresses[0]],
+  });
+  try {
+    await until(
+      async () => (await hub.handle().connectedPeers()).length === 2,
+      20_000,
+      "star",
+    );
+    await until(
+      async () => (await evil.handle().topicPeers(CONTEXT_TOPIC)).length > 0,
+      20_000,
+      "context topic peers",
+    );
+    const delta = (writer: string, key: string, value: string) =>
+      encodeDelta({
+        writer,
+        seq: 1,
+        wall: Date.now(),
+        counter: 0,
+        entries: [{ path: ["avi", "device", key], kind: "set", value }],
+      });
+    // evil signs, with its own key, a delta that claims victim wrote it,
+    // then a delta of its own, in one message.
+    const forged = delta(victim.peerId, "door", "open");
+    const genuine = delta(evil.peerId, "window", "evil-ok");
+    await evil.handle().publish(
+      CONTEXT_TOPIC,
+      encode([1, [[forged, await evilKey.sign(forged)], [
+        genuine,
+        await evilKey.sign(genuine),
+      ]], null]),
+    );
+    await until(
+      async () =>
+        (await hub.handle().getContext("avi.device.window")) === "evil-ok",
+      20_000,
+      "the genuine delta",
+    );
+    assert.equal(await hub.handle().getContext("avi.device.door"), undefined);
+    assert.deepEqual(await hub.handle().getPeerContext(victim.peerId), {});
+    // The victim's own change to the same key flows, and is credited to it.
+    await victim.handle().updateContext({
+      avi: { device: { door: "closed" } },
+    });
+    await until(
+      async () =>
+        (await hub.handle().getContext("avi.device.door")) === "closed",
+      20_000,
+      "genuine change",
+    );
+  } finally {
+    await shutdownAll(hub, evil, victim);
+    await Deno.remove(dir, { recursive: true });
   }
 });
