@@ -189,6 +189,7 @@ interface Pending {
 
 const DEFAULT_DISCOVERY: Endpoint = { address: "239.255.97.118", port: 8888 };
 const DEDUP = 32;
+const SEND_WINDOW = 16;
 
 const utf8Bytes = utf8Length;
 
@@ -779,6 +780,17 @@ export class AviEmbedded {
     return true;
   }
 
+  // Flow control: a message goes out only while its msgId is less than
+  // SEND_WINDOW ids after the oldest unacknowledged one. Every id first seen
+  // by the receiver after a message X is then within 16 of X, so the
+  // receiver's memory of the last 32 ids (DEDUP) holds X for as long as X
+  // may be retransmitted. (Pending entries are in allocation order.)
+  #inWindow(p: Pending): boolean {
+    const first = this.#pending[0];
+    return first === undefined ||
+      (p.msgId - first.msgId + 0xffff) % 0xffff < SEND_WINDOW;
+  }
+
   #allocId(): number {
     for (let n = 0; n < 0xffff; n++) {
       const id = this.#nextMsgId;
@@ -869,6 +881,7 @@ export class AviEmbedded {
     }
     const now = this.#now();
     for (const p of this.#pending) {
+      if (!this.#inWindow(p)) break;
       if (p.nextAt > now) continue;
       if (p.transmissions === 0) p.firstSentAt = now;
       else this.stats.retransmissions++;
@@ -1279,7 +1292,10 @@ export class AviEmbedded {
       return Math.min(t, this.#hsNextAt);
     }
     if (s !== "connected") return t;
-    for (const p of this.#pending) t = Math.min(t, p.nextAt);
+    for (const p of this.#pending) {
+      if (!this.#inWindow(p)) break;
+      t = Math.min(t, p.nextAt);
+    }
     if (this.#ping) t = Math.min(t, this.#ping.nextAt);
     else t = Math.min(t, this.#lastSent + this.#keepAliveMs);
     return t;

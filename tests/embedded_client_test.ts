@@ -200,12 +200,14 @@ Deno.test("AviEmbedded QoS 1 publishes all arrive exactly once through 30% loss 
     gw.dropIncoming = (b) => b[1] === 0x10 && rand() < 0.3;
     gw.dropOutgoing = (b) => b[1] === 0x10 && rand() < 0.3;
     const total = 120;
-    const inflight: Promise<void>[] = [];
-    for (let i = 0; i < total; i++) {
-      inflight.push(avi.publish("load", new Uint8Array([i]), { qos: 1 }));
-      if (inflight.length === 8) await Promise.all(inflight.splice(0));
-    }
-    await Promise.all(inflight);
+    let next = 0;
+    const worker = async () => {
+      while (next < total) {
+        const i = next++;
+        await avi.publish("load", new Uint8Array([i]), { qos: 1 });
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
     const got = gw.messages("publish").map((p) => p.data[0]).sort((a, b) =>
       a - b
     );
