@@ -72,6 +72,8 @@ export interface PeerInfoView {
   agentVersion?: string;
   /** Its Identify protocol version (`/avi/1.0.0` for mesh nodes). */
   protocolVersion?: string;
+  /** The protocols it announced through Identify (empty until identified). */
+  protocols: string[];
   /** Whether a connection to it is open now. */
   connected: boolean;
 }
@@ -539,6 +541,7 @@ export class MeshRuntime {
       addresses: peer.addresses.map((a) => a.multiaddr.toString()),
       agentVersion: text("AgentVersion"),
       protocolVersion: text("ProtocolVersion"),
+      protocols: [...peer.protocols],
       connected: this.#isConnected(id),
     };
   }

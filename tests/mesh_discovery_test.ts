@@ -123,3 +123,36 @@ Deno.test("Kademlia: a node finds a peer of its bootstrap peer through discoverP
     await shutdownAll(hub, x, y);
   }
 });
+
+Deno.test("enableKad: false runs no DHT (the peer announces no Kademlia protocol); true does", async () => {
+  const withKad = await startNode({ nodeName: "kad" });
+  const noKad = await startNode({ nodeName: "nokad", enableKad: false });
+  const observer = await startNode({ nodeName: "obs", enableKad: false });
+  try {
+    await observer.handle().dial(withKad.listenAddresses[0]);
+    await observer.handle().dial(noKad.listenAddresses[0]);
+    const protocolsOf = async (id: string) => {
+      let protocols: string[] = [];
+      await until(
+        async () => {
+          const info = await observer.handle().peerInfo(id).catch(() =>
+            undefined
+          );
+          protocols = info?.protocols ?? [];
+          return protocols.length > 0;
+        },
+        20_000,
+        "identify",
+      );
+      return protocols;
+    };
+    assert.ok(
+      (await protocolsOf(withKad.peerId)).includes("/avi/lan/kad/1.0.0"),
+    );
+    const none = await protocolsOf(noKad.peerId);
+    assert.ok(!none.some((p) => p.includes("/kad/")), none.join(","));
+    assert.ok(none.some((p) => p.includes("meshsub")));
+  } finally {
+    await shutdownAll(withKad, noKad, observer);
+  }
+});

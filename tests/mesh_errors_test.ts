@@ -126,3 +126,38 @@ Deno.test("maxPeers is enforced: a node at its limit refuses new peers and dials
     await shutdownAll(limited, p1, p2);
   }
 });
+
+Deno.test("a call in flight when shutdown starts rejects with NotStartedError instead of hanging", async () => {
+  // a TCP server that accepts and then says nothing: the dial's handshake waits
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const c of silent) conns.push(c);
+    } catch { /* closed */ }
+  })();
+  const node = await startNode();
+  try {
+    const port = (silent.addr as Deno.NetAddr).port;
+    const dialling = node.handle().dial(
+      `/ip4/127.0.0.1/tcp/${port}/p2p/${PEER}`,
+    );
+    await until(
+      () => conns.length > 0,
+      20_000,
+      "the dial to reach the silent server",
+    );
+    const stopping = node.shutdown();
+    await assert.rejects(dialling, NotStartedError);
+    await stopping;
+  } finally {
+    await node.shutdown();
+    silent.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* already closed */ }
+    }
+    await accepting;
+  }
+});

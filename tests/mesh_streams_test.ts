@@ -89,3 +89,27 @@ Deno.test("streams through the handle: request, accept, send, readable, stats, c
   );
   await assert.rejects(a.handle().streamStats("s"), NotStartedError);
 });
+
+Deno.test("maxStreams and streamRequestTimeoutMs are honoured through the handle", async () => {
+  const a = await startNode({ maxStreams: 1, streamRequestTimeoutMs: 300 });
+  const b = await startNode({ bootstrapPeers: [a.listenAddresses[0]] });
+  try {
+    await until(async () =>
+      (await a.handle().connectedPeers()).includes(b.peerId)
+    );
+    // b never answers: the request times out with reason "timeout"
+    const first = a.handle().requestStream(b.peerId, "one");
+    // while it is pending it holds the only slot
+    await assert.rejects(
+      a.handle().requestStream(b.peerId, "two"),
+      (e: unknown) => (e as Error).name === "LimitExceededError",
+    );
+    await assert.rejects(
+      first,
+      (e: unknown) =>
+        e instanceof StreamRejectedError && e.reason === "timeout",
+    );
+  } finally {
+    await shutdownAll(a, b);
+  }
+});
