@@ -1,0 +1,320 @@
+/**
+ * Stream benchmark: one reliable stream's throughput beside a raw libp2p
+ * stream on the same connection, 50 concurrent voice streams (latency and
+ * loss), and the bytes on the wire per 640-byte audio frame.
+ *
+ * Run on its own: `deno run -P=node bench/streams.ts`.
+ *
+ * @module
+ */
+
+import type { Stream } from "@libp2p/interface";
+import { multiaddr } from "@multiformats/multiaddr";
+import type { PeerId } from "../core/peer_id.ts";
+import { StreamService } from "../streams/service.ts";
+import {
+  connect,
+  startTestNode,
+  type TestNode,
+} from "../tests/streams_fixture.ts";
+
+const RAW_PROTOCOL = "/avi/bench/raw/1.0.0";
+const CHUNK = 64 * 1024;
+const TOTAL = 192 * 1024 * 1024;
+const ROUNDS = 5;
+
+const now = () => performance.timeOrigin + performance.now();
+
+interface Side {
+  node: TestNode;
+  service: StreamService;
+  onData:
+    | ((e: { streamId: string; data: Uint8Array; timestamp: number }) => void)
+    | undefined;
+  onRequested: ((id: string) => void) | undefined;
+}
+
+async function side(maxStreams: number): Promise<Side> {
+  const node = await startTestNode();
+  const s: Side = {
+    node,
+    service: undefined!,
+    onData: undefined,
+    onRequested: undefined,
+  };
+  s.service = new StreamService({
+    libp2p: node.libp2p,
+    maxStreams,
+    emit: (e) => {
+      if (e.type === "streamData") s.onData?.(e);
+      else if (e.type === "streamRequested") {
+        s.onRequested?.(e.streamId);
+        void s.service.accept(e.streamId);
+      }
+    },
+  });
+  await s.service.start();
+  return s;
+}
+
+function waitDrain(raw: Stream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      raw.removeEventListener("drain", done);
+      raw.removeEventListener("close", fail);
+      resolve();
+    };
+    const fail = () => {
+      raw.removeEventListener("drain", done);
+      raw.removeEventListener("close", fail);
+      reject(new Error("closed"));
+    };
+    raw.addEventListener("drain", done);
+    raw.addEventListener("close", fail);
+  });
+}
+
+/** MB/s of `TOTAL` bytes over a raw libp2p stream (send + drain event). */
+async function rawThroughput(a: Side, b: Side): Promise<number> {
+  let received = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => done = r);
+  await b.node.libp2p.handle(RAW_PROTOCOL, (stream) => {
+    stream.addEventListener("message", (e) => {
+      received += e.data.byteLength;
+      if (received >= TOTAL) done();
+    });
+  }, { force: true });
+  const raw = await a.node.libp2p.dialProtocol(
+    b.node.libp2p.peerId,
+    RAW_PROTOCOL,
+  );
+  const buf = new Uint8Array(CHUNK).fill(7);
+  const start = performance.now();
+  for (let sent = 0; sent < TOTAL; sent += CHUNK) {
+    if (!raw.send(buf)) await waitDrain(raw);
+  }
+  await finished;
+  const ms = performance.now() - start;
+  raw.abort(new Error("done"));
+  await b.node.libp2p.unhandle(RAW_PROTOCOL);
+  return TOTAL / 1e6 / (ms / 1000);
+}
+
+/** MB/s of `TOTAL` payload bytes over one reliable stream. */
+async function streamThroughput(a: Side, b: Side): Promise<number> {
+  let received = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => done = r);
+  b.onData = (e) => {
+    received += e.data.length;
+    if (received >= TOTAL) done();
+  };
+  const id = await a.service.request(b.node.id as PeerId, "bench");
+  const buf = new Uint8Array(CHUNK).fill(7);
+  const start = performance.now();
+  for (let sent = 0; sent < TOTAL; sent += CHUNK) await a.service.send(id, buf);
+  await finished;
+  const ms = performance.now() - start;
+  b.onData = undefined;
+  await a.service.close(id);
+  return TOTAL / 1e6 / (ms / 1000);
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+/** 50 realtime streams, 640 bytes every 20 ms each, for `seconds`. */
+async function voice(a: Side, b: Side, streams: number, seconds: number) {
+  const latencies: number[] = [];
+  b.onData = (e) => latencies.push(now() - e.timestamp);
+  const ids: string[] = [];
+  for (let i = 0; i < streams; i++) {
+    ids.push(
+      await a.service.request(b.node.id as PeerId, "voice", {
+        mode: "realtime",
+      }),
+    );
+  }
+  const frame = new Uint8Array(640);
+  const ticks = Math.round(seconds * 1000 / 20);
+  const start = performance.now();
+  for (let t = 0; t < ticks; t++) {
+    const due = start + t * 20;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    for (const id of ids) await a.service.send(id, frame, { timestamp: now() });
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  let lost = 0;
+  let dropped = 0;
+  let received = 0;
+  for (const id of ids) {
+    const sent = a.service.stats(id);
+    const got = b.service.stats(id);
+    dropped += sent.dropped + got.dropped;
+    lost += got.lost + (sent.framesSent - got.framesReceived - got.lost);
+    received += got.framesReceived;
+  }
+  for (const id of ids) await a.service.close(id);
+  b.onData = undefined;
+  latencies.sort((x, y) => x - y);
+  return {
+    offered: ticks * streams,
+    received,
+    lost,
+    dropped,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+/** A TCP relay that counts the bytes each way. */
+function countingProxy(targetPort: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const counts = { up: 0, down: 0 };
+  const conns: Deno.Conn[] = [];
+  const pump = async (from: Deno.Conn, to: Deno.Conn, key: "up" | "down") => {
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      while (true) {
+        const n = await from.read(buf);
+        if (n === null) break;
+        counts[key] += n;
+        let off = 0;
+        while (off < n) off += await to.write(buf.subarray(off, n));
+      }
+    } catch {
+      // closed
+    }
+    try {
+      to.close();
+    } catch {
+      // already closed
+    }
+  };
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      const target = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: targetPort,
+      });
+      conns.push(conn, target);
+      void pump(conn, target, "up");
+      void pump(target, conn, "down");
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    counts,
+    async close() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch {
+          // already closed
+        }
+      }
+      await accepting.catch(() => {});
+    },
+  };
+}
+
+/** Bytes through the TCP connection per 640-byte frame on a realtime stream. */
+async function wireBytes(
+  frames: number,
+): Promise<{ up: number; both: number }> {
+  const a = await side(4);
+  const b = await side(4);
+  const bPort = Number(
+    b.node.libp2p.getMultiaddrs()[0].toString().split("/")[4],
+  );
+  const proxy = countingProxy(bPort);
+  try {
+    await a.node.libp2p.dial(
+      multiaddr(`/ip4/127.0.0.1/tcp/${proxy.port}/p2p/${b.node.id}`),
+    );
+    let got = 0;
+    b.onData = () => got++;
+    const id = await a.service.request(b.node.id as PeerId, "voice", {
+      mode: "realtime",
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const before = { ...proxy.counts };
+    const frame = new Uint8Array(640);
+    for (let i = 0; i < frames; i++) {
+      await a.service.send(id, frame);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    while (got < frames) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    const up = proxy.counts.up - before.up;
+    const down = proxy.counts.down - before.down;
+    await a.service.close(id);
+    return { up: up / frames, both: (up + down) / frames };
+  } finally {
+    await a.service.stop();
+    await b.service.stop();
+    await a.node.stop();
+    await b.node.stop();
+    await proxy.close();
+  }
+}
+
+/** Print the stream figures. */
+export async function bench(): Promise<void> {
+  const a = await side(64);
+  const b = await side(64);
+  try {
+    await connect(a.node, b.node);
+    const raw: number[] = [];
+    const ours: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      raw.push(await rawThroughput(a, b));
+      ours.push(await streamThroughput(a, b));
+    }
+    const best = (xs: number[]) => Math.max(...xs);
+    console.log(
+      `throughput, ${
+        TOTAL / 1024 / 1024
+      } MiB in 64 KiB frames, best of ${ROUNDS}: ` +
+        `raw libp2p stream ${best(raw).toFixed(0)} MB/s, ` +
+        `avi stream (reliable) ${best(ours).toFixed(0)} MB/s, ` +
+        `ratio ${(best(ours) / best(raw)).toFixed(2)} (target >= 0.90)`,
+    );
+    console.log(
+      `  runs: raw ${raw.map((x) => x.toFixed(0)).join(", ")}; avi ${
+        ours.map((x) => x.toFixed(0)).join(", ")
+      }`,
+    );
+
+    const v = await voice(a, b, 50, 10);
+    console.log(
+      `50 realtime voice streams (640 B every 20 ms = 32 kB/s each) for 10 s, one process: ` +
+        `${v.received}/${v.offered} frames delivered, lost ${v.lost}, dropped ${v.dropped}, ` +
+        `latency p50 ${v.p50.toFixed(2)} ms, p99 ${v.p99.toFixed(2)} ms`,
+    );
+  } finally {
+    await a.service.stop();
+    await b.service.stop();
+    await a.node.stop();
+    await b.node.stop();
+  }
+
+  const w = await wireBytes(500);
+  console.log(
+    `bytes on the wire per 640-byte audio frame (TCP payload, Noise + Yamux + our 18-byte header): ` +
+      `${w.up.toFixed(0)} sender->receiver, ${
+        w.both.toFixed(0)
+      } both directions ` +
+      `(original: ~2,300; ratio ${(w.both / 2300).toFixed(2)})`,
+  );
+}
+
+if (import.meta.main) {
+  await bench();
+  Deno.exit(0);
+}
