@@ -117,7 +117,7 @@ async function measure(): Promise<void> {
     );
 
     // --- QoS 1 publish rate, XS
-    const N = 200;
+    const N = 1000;
     const t0 = performance.now();
     await host.call("publishMany", ["bench/xs", N, 8], { timeoutMs: 60000 });
     xsRate = N / ((performance.now() - t0) / 1000);
@@ -136,7 +136,7 @@ async function measure(): Promise<void> {
   let denoRate = 0;
   try {
     await avi.connect();
-    const N = 200;
+    const N = 1000;
     const t0 = performance.now();
     const inflight: Promise<void>[] = [];
     for (let i = 0; i < N; i++) {
