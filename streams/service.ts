@@ -199,6 +199,8 @@ export class StreamService {
   };
 
   /**
+   * Create the service; call `start` next.
+   *
    * @param init The libp2p node, the event sink and the limits.
    * @throws {RangeError} When a limit is not a positive integer.
    */
