@@ -19,7 +19,7 @@
  * const host = await XsHost.start({ name: "demo" });
  * try {
  *   await host.load(new URL("./xs_udp_echo_entry.ts", import.meta.url));
- *   console.log(await host.call("echo", "127.0.0.1", 9000, [1, 2, 3]));
+ *   console.log(await host.call("echo", ["127.0.0.1", 9000, [1, 2, 3]]));
  * } finally {
  *   await host.close();
  * }
