@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { StreamRejectedError } from "../core/errors.ts";
+import { StreamService } from "../streams/service.ts";
 import {
   openStream,
   sleep,
@@ -233,5 +234,85 @@ Deno.test("request() to a malformed or unconnected peer throws PeerNotFoundError
   } finally {
     await a.stop();
     await b.stop();
+  }
+});
+
+Deno.test("request() honours an abort signal; close() withdraws a pending request", async () => {
+  const { a, b } = await streamPair();
+  try {
+    const ac = new AbortController();
+    const pending = a.service.request(b.id, "one", { signal: ac.signal });
+    const req1 = await b.waitEvent("streamRequested");
+    ac.abort(new Error("caller gave up"));
+    await assert.rejects(pending, { message: "caller gave up" });
+    const gone = await b.waitEvent(
+      "streamClosed",
+      (e) => e.streamId === req1.streamId,
+    );
+    assert.equal(gone.reason, "remote");
+
+    // the responder closing an unanswered request rejects it
+    const second = a.service.request(b.id, "two");
+    const req2 = await b.waitEvent(
+      "streamRequested",
+      (e) => e.reason === "two",
+    );
+    await b.service.close(req2.streamId);
+    await assert.rejects(second, {
+      name: "StreamRejectedError",
+      reason: "closed",
+    });
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+Deno.test("stop() closes open streams (local here, remote there) and rejects pending requests", async () => {
+  const { a, b } = await streamPair();
+  try {
+    const id = await openStream(a, b);
+    const pending = a.service.request(b.id, "late");
+    await b.waitEvent("streamRequested", (e) => e.reason === "late");
+    await a.service.stop();
+    await assert.rejects(pending, { name: "StreamRejectedError" });
+    const local = await a.waitEvent("streamClosed", (e) => e.streamId === id);
+    assert.equal(local.reason, "local");
+    const remote = await b.waitEvent("streamClosed", (e) => e.streamId === id);
+    assert.equal(remote.reason, "remote");
+    await assert.rejects(a.service.request(b.id, "x"), {
+      name: "NotStartedError",
+    });
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+Deno.test("new StreamService() refuses limits that are not positive integers", async () => {
+  const a = await startStreamPeer();
+  try {
+    for (
+      const bad of [
+        { maxStreams: 0 },
+        { maxStreams: 1.5 },
+        { maxStreams: 5, requestTimeoutMs: -1 },
+        { maxStreams: 5, maxFrameBytes: 0 },
+        { maxStreams: 5, realtimeQueueFrames: 0 },
+        { maxStreams: 5, readableHighWaterMark: NaN },
+      ]
+    ) {
+      assert.throws(
+        () =>
+          new StreamService({
+            libp2p: a.node.libp2p,
+            emit: () => {},
+            ...bad,
+          }),
+        RangeError,
+      );
+    }
+  } finally {
+    await a.stop();
   }
 });
