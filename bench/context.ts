@@ -18,6 +18,7 @@ import { ContextDoc, jsonEqual } from "../context/doc.ts";
 import { encodeDelta } from "../context/delta.ts";
 import { ContextSync } from "../context/sync.ts";
 import { MemoryNetwork } from "../tests/context_fixture.ts";
+import { AviP2p } from "../mesh/mod.ts";
 
 const KEYS = 100;
 const UPDATES = 5_000;
@@ -281,6 +282,62 @@ export async function bench(): Promise<void> {
     );
     for (const n of nodes) await n.stop();
     net.close();
+  }
+
+  // ------------------------------- ten real mesh nodes on 127.0.0.1 (libp2p)
+  {
+    const opts = {
+      listenHost: "127.0.0.1",
+      dataDir: null,
+      enableMdns: false,
+      enableKad: false,
+      onWarning: () => {},
+    };
+    const hub = await AviP2p.start({ ...opts, nodeName: "hub" });
+    const nodes = [hub];
+    try {
+      for (let r = 1; r < REPLICAS; r++) {
+        nodes.push(
+          await AviP2p.start({
+            ...opts,
+            nodeName: `n${r}`,
+            bootstrapPeers: [hub.listenAddresses[0]],
+          }),
+        );
+      }
+      const deadline = Date.now() + 20_000;
+      while ((await hub.handle().connectedPeers()).length < REPLICAS - 1) {
+        if (Date.now() > deadline) throw new Error("bench: mesh did not form");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 1500)); // GossipSub subscriptions
+      const t0 = performance.now();
+      await Promise.all(nodes.map(async (n, r) => {
+        for (let i = 0; i < BURST; i++) {
+          await n.handle().updateContext({
+            avi: { device: { [key(i * 7 + r)]: r * 1000 + i } },
+          });
+        }
+      }));
+      const tWrite = performance.now() - t0;
+      let ok = false;
+      while (!ok && performance.now() - t0 < 40_000) {
+        const all = await Promise.all(
+          nodes.map((n) => n.handle().getContext()),
+        );
+        ok = all.every((c) => jsonEqual(c, all[0]));
+        if (!ok) await new Promise((r) => setTimeout(r, 5));
+      }
+      const ms = performance.now() - t0;
+      console.log(
+        `  avi on ${REPLICAS} real mesh nodes in this one process (TCP + Noise + Yamux + GossipSub, star): burst of ` +
+          `${REPLICAS * BURST} updates written in ${
+            tAvi(tWrite)
+          }, all converged after ${ok ? tAvi(ms) : "NOT within 40 s"}`,
+      );
+    } finally {
+      await Promise.all(nodes.map((n) => n.shutdown().catch(() => {})));
+    }
   }
 
   function tAvi(ms: number): string {
