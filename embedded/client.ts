@@ -278,6 +278,7 @@ export class AviEmbedded {
   #recentIds = new Int32Array(DEDUP).fill(-1);
   #recentPos = 0;
   #streamSeq = new Uint32Array(256);
+  #sizeWriter: Writer | null = null;
 
   /** Counters, for diagnostics. */
   readonly stats: EmbeddedStats = {
@@ -932,7 +933,12 @@ export class AviEmbedded {
     // Encode once into the scratch buffer: refuses bad fields and what can
     // never fit the frame (FrameEncodeError) before anything is queued.
     const limit = (this.#session?.maxFrame ?? this.#maxFrame) - 16;
-    encodeMessage(new Writer(this.#scratch.subarray(0, limit), 10), m);
+    let w = this.#sizeWriter;
+    if (w === null || w.buf.length !== limit) {
+      w = this.#sizeWriter = new Writer(this.#scratch.subarray(0, limit));
+    }
+    w.reset(10);
+    encodeMessage(w, m);
   }
 
   #maybeRegister(topic: string): void {

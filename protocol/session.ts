@@ -58,6 +58,8 @@ export class SecureSession {
   #sendKey: Uint8Array;
   #recvKey: Uint8Array;
   #nonce = new Uint8Array(12);
+  #writer: Writer | null = null;
+  #writerOut: Uint8Array | null = null;
 
   /**
    * Creates one side of a session.
@@ -151,8 +153,14 @@ export class SecureSession {
    * @throws {FrameEncodeError} If it does not fit `maxFrame`.
    */
   sealMessage(m: Message, out: Uint8Array): Uint8Array {
-    const limit = Math.min(out.length, this.maxFrame) - Sizes.TAG;
-    const w = new Writer(out.subarray(0, limit), Sizes.SEALED_HEADER);
+    // One Writer per output buffer, kept: no allocation per message.
+    let w = this.#writer;
+    if (w === null || this.#writerOut !== out) {
+      const limit = Math.min(out.length, this.maxFrame) - Sizes.TAG;
+      w = this.#writer = new Writer(out.subarray(0, limit));
+      this.#writerOut = out;
+    }
+    w.reset(Sizes.SEALED_HEADER);
     encodeMessage(w, m);
     return this.sealInPlace(out, w.pos - Sizes.SEALED_HEADER);
   }
