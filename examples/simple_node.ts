@@ -90,15 +90,18 @@ const printing = (async () => {
   }
 })();
 
-let stopping = false;
-async function stop(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  await node.shutdown();
-  await printing;
-  Deno.exit(0);
+let stopping: Promise<void> | undefined;
+function stop(): Promise<void> {
+  stopping ??= (async () => {
+    Deno.removeSignalListener("SIGINT", onSigint);
+    await node.shutdown();
+    await printing;
+  })();
+  return stopping;
 }
-Deno.addSignalListener("SIGINT", stop);
+// Ctrl-C: shut down, then exit (stdin is still being read)
+const onSigint = () => stop().then(() => Deno.exit(0));
+Deno.addSignalListener("SIGINT", onSigint);
 
 // stdin: one message per line
 let buffered = "";
@@ -123,4 +126,5 @@ for await (const chunk of Deno.stdin.readable) {
     }
   }
 }
+// end of input (Ctrl-D): shut down; the process then exits by itself
 await stop();

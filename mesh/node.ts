@@ -141,6 +141,12 @@ export class AviP2p {
    * Stops the node: hosted services, discovery, timers, every connection
    * and socket. Event streams end; later handle calls reject with
    * `NotStartedError`. Calling it again returns the same promise.
+   *
+   * A process then exits by itself, but with Kademlia on it may take up to
+   * 10 s: js-libp2p's Kademlia arms an `AbortSignal.timeout(10_000)` per
+   * incoming request and leaves its listener attached, and Deno (unlike
+   * Node) keeps the process alive for such a timer. Call `Deno.exit()` after
+   * `shutdown()` when that matters.
    * @example
    * ```ts ignore
    * await node.shutdown();
