@@ -653,7 +653,8 @@ export class StreamService {
     );
     ch.raw.addEventListener("message", (evt: StreamMessageEvent) => {
       const data = evt.data;
-      ch.decoder.push(data instanceof Uint8Array ? data : data.subarray());
+      if (data instanceof Uint8Array) ch.decoder.push(data);
+      else for (const chunk of data) ch.decoder.push(chunk);
       this.#pump(ch);
     });
     ch.raw.addEventListener("close", (evt: StreamCloseEvent) => {
