@@ -330,3 +330,32 @@ Deno.test("ContextSync methods before start() throw NotStartedError; bounds are 
   await s2.stop();
   net.close();
 });
+
+Deno.test("ContextSync collects a tombstone once every node has seen it, and it stays deleted", async () => {
+  const net = new MemoryNetwork({ seed: 2 });
+  const nodes = await Promise.all([0, 1, 2].map(() => node(net)));
+  const [a, b, c] = nodes;
+  try {
+    await a.sync.setPath("avi.device.timer", 5);
+    await waitFor(() => same(nodes), "the write");
+    await b.sync.deletePath("avi.device.timer");
+    await waitFor(() => same(nodes), "the delete");
+    // Not collectable yet: the delete still marks its parents as objects.
+    assert.ok(nodes.every((n) => n.sync.stats().tombstones === 1));
+    await c.sync.setPath("avi.device.other", 1); // a later write under the parent
+    await waitFor(() => same(nodes), "the later write");
+    await waitFor(
+      () => nodes.every((n) => n.sync.stats().tombstonesCollected === 1),
+      "collection on every node",
+    );
+    assert.ok(nodes.every((n) => n.sync.stats().tombstones === 0));
+    assert.equal(a.sync.getContext("avi.device.timer"), undefined);
+    // A late joiner learns the same document (nothing comes back).
+    const late = await node(net);
+    await waitFor(() => same([...nodes, late]), "late joiner");
+    assert.equal(late.sync.getContext("avi.device.timer"), undefined);
+    await late.sync.stop();
+  } finally {
+    await stopAll(net, nodes);
+  }
+});
