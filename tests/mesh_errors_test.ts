@@ -161,3 +161,22 @@ Deno.test("a call in flight when shutdown starts rejects with NotStartedError in
     await accepting;
   }
 });
+
+Deno.test("an unwritable dataDir gives one warning and an ephemeral identity; the node still runs", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/file`, "not a directory");
+  const warnings: string[] = [];
+  const node = await startNode({
+    dataDir: `${dir}/file/node`,
+    onWarning: (m) => warnings.push(m),
+  });
+  try {
+    assert.equal(node.identityPersisted, false);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /ephemeral/);
+    await node.handle().subscribe("still/works");
+  } finally {
+    await node.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
