@@ -425,8 +425,11 @@ export class AviEmbedded {
     return new Promise<void>((resolve, reject) => {
       this.#connectWaiter = { resolve, reject };
       this.#connectDeadline = this.#now() + this.#connectTimeout;
-      if (this.#gateway === null) this.#startSearch();
-      else this.#startHandshake("handshaking");
+      // Already reconnecting by itself: wait for that, do not restart it.
+      if (this.#state !== "reconnecting") {
+        if (this.#gateway === null) this.#startSearch();
+        else this.#startHandshake("handshaking");
+      }
       this.#schedule();
     });
   }
@@ -494,8 +497,12 @@ export class AviEmbedded {
   #failConnect(e: Error): void {
     const w = this.#connectWaiter;
     this.#connectWaiter = null;
-    this.#session = null;
-    this.#setState("idle");
+    // Before the first session, give up; after it, keep reconnecting (the
+    // queue of unacknowledged messages is still there to deliver).
+    if (!this.#everConnected) {
+      this.#session = null;
+      this.#setState("idle");
+    }
     this.#schedule();
     w?.reject(e);
   }

@@ -135,3 +135,46 @@ Deno.test("AviEmbedded without timers: connect() gives up at the deadline after 
   assert.deepStrictEqual(hellos, [0, 1000, 3000, 7000]);
   await avi.close();
 });
+
+Deno.test("AviEmbedded keeps reconnecting after a connect() that timed out, then delivers its queue", async () => {
+  const r = new Rig();
+  const avi = r.device();
+  const connected = avi.connect();
+  r.pump();
+  await connected;
+  r.answer = false; // the gateway goes silent
+  let done = false;
+  const p = avi.publish("a", new Uint8Array([1]), { qos: 1 }).then(() =>
+    done = true
+  );
+  for (let i = 0; i < 400 && avi.state !== "reconnecting"; i++) {
+    r.t += 100;
+    avi.tick();
+    r.toGateway.length = 0;
+  }
+  assert.equal(
+    avi.state,
+    "reconnecting",
+    "the silent gateway was presumed lost",
+  );
+  const again = avi.connect();
+  for (let i = 0; i < 110; i++) {
+    r.t += 100;
+    avi.tick();
+    r.toGateway.length = 0;
+  }
+  await assert.rejects(again, GatewayUnreachableError);
+  assert.equal(avi.state, "reconnecting", "still trying by itself");
+  assert.equal(done, false);
+  r.answer = true;
+  for (let i = 0; i < 200 && !done; i++) {
+    r.t += 100;
+    avi.tick();
+    r.pump();
+    await Promise.resolve();
+  }
+  await p;
+  assert.equal(avi.isConnected(), true);
+  assert.equal(r.got.filter((m) => m.type === "publish").length >= 1, true);
+  await avi.close();
+});
