@@ -83,7 +83,9 @@ export interface AviP2pConfig {
    * The directory where the identity key (and other state) persists, so a
    * restarted node keeps its peer id. `null` keeps nothing on disk: a new
    * peer id at every start. When the directory cannot be written the node
-   * warns once (through `onWarning`) and runs with an ephemeral key.
+   * warns once (through `onWarning`) and runs with an ephemeral key. Give
+   * each running node its own directory: two processes sharing one get the
+   * same peer id and cannot connect to each other.
    * @default {".avi-p2p/<nodeName>" (relative to the working directory)}
    */
   dataDir?: string | null;
