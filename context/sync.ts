@@ -6,8 +6,11 @@
  * - `[1, [[delta, signature], ...], range]`: deltas. Each delta is signed by
  *   its writer's key, so a delta relayed by a third node still proves its
  *   writer. `range` (`[writer, from, to]` or `null`) says the sender has seen
- *   all of that writer's changes up to `to` and sent every one it still keeps
- *   above `from` (see {@linkcode ContextDoc.offer}).
+ *   all of that writer's changes up to `to` and that this message holds every
+ *   one of them it still keeps in `(from, to]` (the others were superseded);
+ *   a receiver that had seen up to `from` then records up to `to` (see
+ *   {@linkcode ContextDoc.offer}). An answer too big for one message
+ *   (`maxMessageBytes`) is split, each part with its own range.
  * - `[2, [[writer, n], ...]]`: a digest, the sender's version vector.
  *
  * A local change is applied, signed, persisted, then published as one delta.
@@ -513,44 +516,36 @@ export class ContextSync {
 
   #sendOffer(offer: Offer): void {
     // Our own newest deltas may not be signed yet: never claim a range over them.
+    const complete = offer.deltas.every((d) => d.proof);
     const ready = offer.deltas.filter((d) => d.proof);
-    const complete = ready.length === offer.deltas.length;
-    const range = [offer.writer, offer.from, offer.to];
+    // Split into messages under the size limit. Each message carries the
+    // range it completes: (from, to] where every kept delta of that range is
+    // in the message, and `to` never exceeds what we have fully seen.
     const limit = this.#o.maxMessageBytes - 256;
-    let batch: HeldDelta[] = [];
+    const chunks: HeldDelta[][] = [[]];
     let size = 0;
-    const flush = (last: boolean) => {
-      const withRange = last && complete && offer.to > offer.from;
-      if (batch.length === 0 && !withRange) return;
-      this.#publish(
-        encode([
-          OPS,
-          batch.map((d) => [d.bytes, d.proof]),
-          withRange ? range : null,
-        ]),
-        true,
-      );
-      batch = [];
-      size = 0;
-    };
-    let split = false;
     for (const d of ready) {
       const cost = d.bytes.length + d.proof!.length + 16;
-      if (size + cost > limit) {
-        flush(false);
-        split = true;
+      if (size + cost > limit && chunks[chunks.length - 1].length > 0) {
+        chunks.push([]);
+        size = 0;
       }
-      batch.push(d);
+      chunks[chunks.length - 1].push(d);
       size += cost;
     }
-    // A range may only travel with (after) every delta it covers: when the
-    // answer was split, the next round's smaller answer carries it.
-    if (split) {
+    let from = offer.from;
+    chunks.forEach((batch, i) => {
+      const to = i === chunks.length - 1
+        ? offer.to
+        : Math.min(batch[batch.length - 1].delta.seq, offer.to);
+      const range = complete && to > from ? [offer.writer, from, to] : null;
+      if (batch.length === 0 && !range) return;
       this.#publish(
-        encode([OPS, batch.map((d) => [d.bytes, d.proof]), null]),
+        encode([OPS, batch.map((d) => [d.bytes, d.proof]), range]),
         true,
       );
-    } else flush(true);
+      if (range) from = to;
+    });
   }
 
   async #onOps(items: unknown, range: unknown): Promise<void> {

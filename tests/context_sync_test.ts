@@ -359,3 +359,28 @@ Deno.test("ContextSync collects a tombstone once every node has seen it, and it 
     await stopAll(net, nodes);
   }
 });
+
+Deno.test("ContextSync: answers split over several messages still let a late joiner catch up fully", async () => {
+  const net = new MemoryNetwork({ seed: 4 });
+  const small = { maxDeltaBytes: 1024, maxMessageBytes: 2048 };
+  const a = await node(net, small);
+  try {
+    // 80 keys, each written twice: half of the deltas are superseded (gaps).
+    for (let i = 0; i < 80; i++) {
+      await a.sync.setPath(`avi.device.k${i}`, `first ${i}`);
+      if (i > 0) {
+        await a.sync.setPath(`avi.device.k${i - 1}`, `second ${i - 1}`);
+      }
+    }
+    const late = await node(net, small);
+    try {
+      await waitFor(() => same([a, late]), "late joiner, document and version");
+      assert.equal(late.sync.getContext("avi.device.k10"), "second 10");
+    } finally {
+      await late.sync.stop();
+    }
+  } finally {
+    await a.sync.stop();
+    net.close();
+  }
+});
