@@ -5,9 +5,10 @@
  * ```text
  * offset size field
  *      0    4 length of the rest (header tail + payload), big-endian u32
- *      4    1 type      (1 request, 2 accept, 3 reject, 4 data, 5 close)
+ *      4    1 type      (1 request, 2 accept, 3 reject, 4 data, 5 close, 6 ack)
  *      5    1 flags     (close: bit 0 = closed because of an error)
- *      6    4 seq       big-endian u32, data frames count from 0
+ *      6    4 seq       big-endian u32, data frames count from 0; ack: the
+ *                       highest seq received
  *     10    8 timestamp big-endian f64, capture time in ms (data frames)
  *     18    n payload   raw bytes
  * ```
@@ -41,6 +42,12 @@ export const FrameType = {
   Data: 4,
   /** Either end closes: payload is the UTF-8 error text when flag 1 is set. */
   Close: 5,
+  /**
+   * Realtime receiver's report: `seq` is the highest sequence number
+   * received, `timestamp` echoes that frame's capture timestamp. The sender
+   * keeps a bounded number of unacknowledged frames in flight.
+   */
+  Ack: 6,
 } as const;
 
 /** One of the {@linkcode FrameType} values. */
@@ -215,7 +222,7 @@ export class FrameDecoder {
     const bytes = this.#take(4 + rest);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     const type = view.getUint8(4);
-    if (type < FrameType.Request || type > FrameType.Close) {
+    if (type < FrameType.Request || type > FrameType.Ack) {
       throw new FrameDecodeError(`Cannot decode frame: unknown type ${type}`);
     }
     return {

@@ -52,6 +52,9 @@ const CLOSE_GRACE_MS = 5_000;
 /** How many closed streams keep their final figures for `stats`. */
 const CLOSED_STATS_KEPT = 64;
 
+/** A realtime receiver acknowledges every this many data frames. */
+const ACK_EVERY = 4;
+
 /** The largest read buffer a paused Yamux stream can need (its max window). */
 const PAUSED_READ_BUFFER_BYTES = 17 * 1024 * 1024;
 
@@ -97,6 +100,16 @@ export interface StreamServiceInit {
    */
   realtimeQueueFrames?: number;
   /**
+   * Realtime mode: the most frames sent but not yet acknowledged by the
+   * receiver. When the link or the receiving node falls behind, later frames
+   * wait in the bounded send queue (and the oldest are dropped) instead of
+   * piling up latency in network buffers. The receiver acknowledges every
+   * 4th frame.
+   *
+   * @default {16}
+   */
+  realtimeMaxInFlight?: number;
+  /**
    * Reliable mode: how many unread frames a `readable` holds before the
    * stream stops reading from the network (the sender's `send` then waits).
    *
@@ -137,7 +150,11 @@ class Channel {
   readonly rx = new ReceiveStats();
   writeTail: Promise<void> = Promise.resolve();
   pendingWrites = 0;
-  readonly rtQueue: { frame: Uint8Array; size: number }[] = [];
+  readonly rtQueue: { frame: Uint8Array; size: number; seq: number }[] = [];
+  /** Realtime: seqs written but not acknowledged yet, oldest first. */
+  readonly inFlight: number[] = [];
+  /** Realtime: data frames received since the last ack sent. */
+  unacked = 0;
   rtQueuedBytes = 0;
   rtDrainListening = false;
   readonly inbox: StreamFrame[] = [];
@@ -186,6 +203,7 @@ export class StreamService {
   readonly #requestTimeoutMs: number;
   readonly #maxFrameBytes: number;
   readonly #rtQueueFrames: number;
+  readonly #rtMaxInFlight: number;
   readonly #highWaterMark: number;
   #running = false;
   #reserved = 0;
@@ -219,6 +237,10 @@ export class StreamService {
     this.#rtQueueFrames = positiveInt(
       "realtimeQueueFrames",
       init.realtimeQueueFrames ?? 10,
+    );
+    this.#rtMaxInFlight = positiveInt(
+      "realtimeMaxInFlight",
+      init.realtimeMaxInFlight ?? 16,
     );
     this.#highWaterMark = positiveInt(
       "readableHighWaterMark",
@@ -477,10 +499,11 @@ export class StreamService {
       );
     }
     const timestamp = options.timestamp ?? Date.now();
-    const frame = encodeFrame(FrameType.Data, ch.sendSeq, timestamp, data);
+    const seq = ch.sendSeq;
+    const frame = encodeFrame(FrameType.Data, seq, timestamp, data);
     ch.sendSeq = (ch.sendSeq + 1) % 2 ** 32;
     if (ch.mode === "realtime") {
-      this.#sendRealtime(ch, frame, data.length);
+      this.#sendRealtime(ch, frame, data.length, seq);
       return Promise.resolve();
     }
     if (ch.pendingWrites === 0 && !ch.raw.writableNeedsDrain) {
@@ -743,6 +766,7 @@ export class StreamService {
         return this.#protocolError(ch, "Frame before the stream was accepted");
       case "open":
         if (frame.type === FrameType.Data) return this.#onData(ch, frame);
+        if (frame.type === FrameType.Ack) return this.#onAck(ch, frame);
         if (frame.type === FrameType.Close) {
           if (frame.flags & FLAG_ERROR) {
             this.#finish(ch, "error", decoder.decode(frame.payload));
@@ -816,6 +840,17 @@ export class StreamService {
       frame.payload.length,
       Date.now(),
     );
+    if (ch.mode === "realtime" && ++ch.unacked >= ACK_EVERY) {
+      ch.unacked = 0;
+      this.#control(
+        ch,
+        FrameType.Ack,
+        undefined,
+        0,
+        frame.seq,
+        frame.timestamp,
+      );
+    }
     this.#safeEmit({
       type: "streamData",
       from: ch.peer,
@@ -891,9 +926,11 @@ export class StreamService {
     type: FrameTypeValue,
     payload?: Uint8Array,
     flags = 0,
+    seq = 0,
+    timestamp = 0,
   ): void {
     try {
-      ch.raw.send(encodeFrame(type, 0, 0, payload, flags));
+      ch.raw.send(encodeFrame(type, seq, timestamp, payload, flags));
     } catch {
       // the stream is already closed; its close listener reports it
     }
@@ -910,16 +947,22 @@ export class StreamService {
     ch.bytesSent += size;
   }
 
-  #sendRealtime(ch: Channel, frame: Uint8Array, size: number): void {
-    if (ch.rtQueue.length === 0 && !ch.raw.writableNeedsDrain) {
+  #sendRealtime(
+    ch: Channel,
+    frame: Uint8Array,
+    size: number,
+    seq: number,
+  ): void {
+    if (ch.rtQueue.length === 0 && this.#canWriteRealtime(ch)) {
       try {
         this.#write(ch, frame, size);
+        ch.inFlight.push(seq);
       } catch {
         // reported through streamClosed
       }
       return;
     }
-    ch.rtQueue.push({ frame, size });
+    ch.rtQueue.push({ frame, size, seq });
     ch.rtQueuedBytes += frame.length;
     while (ch.rtQueue.length > this.#rtQueueFrames) {
       ch.rtQueuedBytes -= ch.rtQueue.shift()!.frame.length;
@@ -931,19 +974,35 @@ export class StreamService {
     }
   }
 
+  #canWriteRealtime(ch: Channel): boolean {
+    return !ch.raw.writableNeedsDrain &&
+      ch.inFlight.length < this.#rtMaxInFlight;
+  }
+
   #flushRealtime(ch: Channel): void {
     while (
-      ch.rtQueue.length > 0 && !ch.raw.writableNeedsDrain &&
+      ch.rtQueue.length > 0 && this.#canWriteRealtime(ch) &&
       ch.state === "open"
     ) {
-      const { frame, size } = ch.rtQueue.shift()!;
+      const { frame, size, seq } = ch.rtQueue.shift()!;
       ch.rtQueuedBytes -= frame.length;
       try {
         this.#write(ch, frame, size);
+        ch.inFlight.push(seq);
       } catch {
         return;
       }
     }
+  }
+
+  #onAck(ch: Channel, frame: Frame): void {
+    if (ch.mode !== "realtime") return;
+    // seqs are written in increasing order (wrapping at 2^32 is ignored:
+    // 2.7 years of 50 frames a second)
+    while (ch.inFlight.length > 0 && ch.inFlight[0] <= frame.seq) {
+      ch.inFlight.shift();
+    }
+    this.#flushRealtime(ch);
   }
 
   /** Wait for the next `drain` event (or the channel's end). */
@@ -1003,6 +1062,7 @@ export class StreamService {
     for (const wake of [...ch.wakers]) wake();
     ch.rtQueue.length = 0;
     ch.rtQueuedBytes = 0;
+    ch.inFlight.length = 0;
     const reader = ch.reader;
     if (reader && (reader.wanting || ch.inbox.length === 0)) {
       reader.wanting = false;

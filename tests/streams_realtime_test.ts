@@ -1,9 +1,29 @@
 import assert from "node:assert/strict";
 import type { StreamFrame } from "../streams/types.ts";
-import { openStream, sleep, streamPair, waitFor } from "./streams_fixture.ts";
+import {
+  encodeFrame,
+  FrameDecoder,
+  FrameType,
+  STREAM_PROTOCOL,
+} from "../streams/frame.ts";
+import type { PeerId } from "../core/peer_id.ts";
+import type { Stream } from "@libp2p/interface";
+import {
+  connect,
+  openStream,
+  sleep,
+  startStreamPeer,
+  startTestNode,
+  streamPair,
+  waitFor,
+} from "./streams_fixture.ts";
 
 Deno.test("realtime: a stalled reader loses its oldest frames, counted, with bounded memory", async () => {
-  const { a, b } = await streamPair({ realtimeQueueFrames: 10 });
+  // a large in-flight window: this test is about the reader's queue
+  const { a, b } = await streamPair({
+    realtimeQueueFrames: 10,
+    realtimeMaxInFlight: 1000,
+  });
   try {
     let readable: ReadableStream<StreamFrame> | undefined;
     const id = await openStream(a, b, "realtime", (sid) => {
@@ -100,3 +120,73 @@ function lastSeq(
   }
   return last;
 }
+
+Deno.test("realtime: a receiver that stops acknowledging holds the sender to realtimeMaxInFlight frames; the rest queue and drop", async () => {
+  const a = await startStreamPeer({
+    realtimeQueueFrames: 10,
+    realtimeMaxInFlight: 16,
+  });
+  // b speaks the protocol by hand: it accepts, then acknowledges only when told
+  const b = await startTestNode();
+  let raw: Stream | undefined;
+  const seqs: number[] = [];
+  await b.libp2p.handle(STREAM_PROTOCOL, (stream) => {
+    raw = stream;
+    const d = new FrameDecoder(1 << 20);
+    stream.addEventListener("message", (e) => {
+      d.push(e.data instanceof Uint8Array ? e.data : e.data.subarray());
+      for (let f = d.next(); f; f = d.next()) {
+        if (f.type === FrameType.Request) {
+          stream.send(encodeFrame(FrameType.Accept, 0, 0));
+        } else if (f.type === FrameType.Data) seqs.push(f.seq);
+      }
+    });
+  });
+  try {
+    await connect(a.node, b);
+    const id = await a.service.request(b.id as PeerId, "voice", {
+      mode: "realtime",
+    });
+    for (let i = 0; i < 100; i++) {
+      await a.service.send(id, new Uint8Array(640));
+    }
+    let s = a.service.stats(id);
+    assert.equal(s.framesSent, 16);
+    assert.equal(s.dropped, 100 - 16 - 10);
+    await waitFor(() => seqs.length === 16);
+    assert.deepEqual(seqs, Array.from({ length: 16 }, (_, i) => i));
+
+    // an ack for seq 15 frees the window: the 10 newest queued frames go out
+    raw!.send(encodeFrame(FrameType.Ack, 15, 0));
+    await waitFor(() => seqs.length === 26);
+    assert.deepEqual(
+      seqs.slice(16),
+      Array.from({ length: 10 }, (_, i) => 90 + i),
+    );
+    s = a.service.stats(id);
+    assert.equal(s.framesSent, 26);
+    assert.equal(s.bufferedBytes, 0);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+Deno.test("realtime: the receiver acknowledges every 4th frame", async () => {
+  const { a, b } = await streamPair({ realtimeMaxInFlight: 5 });
+  try {
+    const id = await openStream(a, b, "realtime");
+    // 200 frames paced by the window: they all arrive because acks keep
+    // freeing it (send never waits, so pace on the receiver's count)
+    for (let i = 0; i < 200; i++) {
+      await a.service.send(id, new Uint8Array(64));
+      await waitFor(() => b.service.stats(id).framesReceived === i + 1);
+    }
+    const s = a.service.stats(id);
+    assert.equal(s.framesSent, 200);
+    assert.equal(s.dropped, 0);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
