@@ -7,7 +7,7 @@
  */
 
 import { ConfigError, UnstableApiError } from "../core/errors.ts";
-import type { AviEvent } from "../core/events.ts";
+import type { AviEvent, JsonObject } from "../core/events.ts";
 import {
   answerHello,
   decodeFrame,
@@ -153,6 +153,11 @@ interface Session {
   closed: boolean;
 }
 
+/** Sends in flight at once on the gateway's socket. */
+const SEND_WINDOW = 64;
+/** Concurrent receive calls on the gateway's socket. */
+const RECEIVERS = 4;
+
 const SENSOR_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 function hex(b: Uint8Array): string {
@@ -228,7 +233,6 @@ export class EmbeddedBridge {
   #raw: BoundedQueue<[Uint8Array, Deno.NetAddr]>;
   #ready = new Set<Session>();
   #pumping = false;
-  #scratch: Uint8Array;
   #closed = false;
   #recvLoop: Promise<void>;
   #meshLoop: Promise<void>;
@@ -238,6 +242,7 @@ export class EmbeddedBridge {
   #pending = new Set<Promise<unknown>>();
   #meshStreams = new Map<string, [Device, number]>();
   #ownTopics: string[] = [];
+  #contextFlushMs: number;
 
   private constructor(
     mesh: BridgeMesh,
@@ -256,7 +261,7 @@ export class EmbeddedBridge {
     crypto.getRandomValues(this.#cookieSecret);
     this.gatewayId = crypto.getRandomValues(new Uint32Array(1))[0];
     this.#maxFrame = opts.maxFrameSize ?? Limits.DEFAULT_MAX_FRAME;
-    this.#scratch = new Uint8Array(Limits.ABSOLUTE_MAX_FRAME);
+    this.#contextFlushMs = opts.contextFlushMs ?? 100;
     const reserved = opts.reservedTopics ?? DEFAULT_RESERVED_TOPICS;
     for (const d of devices.values()) {
       this.#devices.set(d.id, {
@@ -311,7 +316,9 @@ export class EmbeddedBridge {
     );
     this.#raw = new BoundedQueue(1024);
     this.#meshEvents = mesh.events();
-    this.#recvLoop = this.#receive();
+    this.#recvLoop = Promise.all(
+      Array.from({ length: RECEIVERS }, () => this.#receive()),
+    ).then(() => {});
     this.#meshLoop = this.#consumeMesh();
     const tick = Math.max(100, Math.min(1000, limits.keepAliveSeconds * 250));
     this.#sweep = setInterval(() => this.#expire(), tick);
@@ -737,12 +744,8 @@ export class EmbeddedBridge {
         const json = sensorJson(m.name, m.value, m.customData, Date.now());
         const data = new TextEncoder().encode(JSON.stringify(json));
         this.#deliverQos(s, m.msgId, pt, async () => {
-          const ctx = this.#mesh.updateContext?.({
-            avi: { sensors: { [d.id]: { [m.name]: json } } },
-          });
-          ctx?.catch(() => this.#stats.meshErrors++);
           await this.#publish(d, topic, data);
-          await ctx?.catch(() => {});
+          this.#contextWrite(d.id, m.name, json);
         });
         return;
       }
@@ -851,6 +854,40 @@ export class EmbeddedBridge {
     // The mesh does not hand a node its own messages: devices on this
     // gateway that want the topic get it here.
     this.#deliver(topic, data, d);
+  }
+
+  #contextPatch: Record<string, Record<string, JsonObject>> | undefined;
+  #contextTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Sensor values go into the context at `avi.sensors.<id>.<name>`, written
+   * at most every `contextFlushMs` (latest value per sensor wins), so that a
+   * burst of readings costs one context change, not one per reading.
+   */
+  #contextWrite(deviceId: string, name: string, json: JsonObject): void {
+    if (!this.#mesh.updateContext) return;
+    this.#contextPatch ??= {};
+    (this.#contextPatch[deviceId] ??= {})[name] = json;
+    this.#contextTimer ??= setTimeout(
+      () => this.#flushContext(),
+      this.#contextFlushMs,
+    );
+  }
+
+  #flushContext(): Promise<void> {
+    if (this.#contextTimer !== undefined) clearTimeout(this.#contextTimer);
+    this.#contextTimer = undefined;
+    const sensors = this.#contextPatch;
+    this.#contextPatch = undefined;
+    if (!sensors || !this.#mesh.updateContext) return Promise.resolve();
+    const p = this.#mesh.updateContext({ avi: { sensors } }).then(
+      () => {},
+      () => {
+        this.#stats.meshErrors++;
+      },
+    );
+    this.#track(p);
+    return p;
   }
 
   #track(p: Promise<unknown>): void {
@@ -1031,7 +1068,7 @@ export class EmbeddedBridge {
     };
     d.streams.set(streamId, st);
     this.#track(
-      mesh.requestStream(target, reason).then(
+      mesh.requestStream(target, reason, { mode: "realtime" }).then(
         (id) => {
           st.opening = false;
           if (d.streams.get(streamId) !== st) {
@@ -1190,12 +1227,17 @@ export class EmbeddedBridge {
     });
   }
 
-  /** One sender: raw replies first, then one frame per ready session in turn. */
+  /**
+   * One sender: raw replies first, then one frame per ready session in turn.
+   * Up to `SEND_WINDOW` sends are in flight at once (a Deno send resolves a
+   * loop turn later; one at a time would cap the rate at the loop's pace).
+   * Frames may leave slightly out of order: the replay window allows it.
+   */
   async #pump(): Promise<void> {
     while (!this.#closed) {
       const raw = this.#raw.shift();
       if (raw !== undefined) {
-        await this.#send(raw[0], raw[1]);
+        await this.#windowedSend(raw[0], raw[1]);
         continue;
       }
       if (this.#ready.size === 0) return;
@@ -1206,24 +1248,34 @@ export class EmbeddedBridge {
         if (m === undefined || s.closed) continue;
         let frame: Uint8Array;
         try {
-          frame = s.secure.sealMessage(m, this.#scratch);
+          frame = s.secure.sealMessage(m, new Uint8Array(s.secure.maxFrame));
         } catch (e) {
           if (e instanceof FrameEncodeError) this.#stats.tooLarge++;
           else this.#stats.internalErrors++;
           continue;
         }
-        await this.#send(frame, s.addr);
+        await this.#windowedSend(frame, s.addr);
         if (this.#raw.length > 0) break;
       }
     }
   }
 
-  async #send(b: Uint8Array, to: Deno.NetAddr): Promise<void> {
-    try {
-      await this.#conn.send(b, to);
-    } catch {
-      // Unreachable address, closed socket: nothing to do.
+  #inflightSends = 0;
+  #sendSlot: (() => void) | undefined;
+
+  async #windowedSend(b: Uint8Array, to: Deno.NetAddr): Promise<void> {
+    if (this.#inflightSends >= SEND_WINDOW) {
+      await new Promise<void>((r) => (this.#sendSlot = r));
     }
+    this.#inflightSends++;
+    this.#conn.send(b, to).catch(() => {
+      // Unreachable address, closed socket: nothing to do.
+    }).finally(() => {
+      this.#inflightSends--;
+      const r = this.#sendSlot;
+      this.#sendSlot = undefined;
+      r?.();
+    });
   }
 
   // ---- closing -------------------------------------------------------------
@@ -1239,6 +1291,7 @@ export class EmbeddedBridge {
     }
     this.#closed = true;
     clearInterval(this.#sweep);
+    await this.#flushContext();
     try {
       this.#conn.close();
     } catch { /* already closed */ }

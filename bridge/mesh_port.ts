@@ -39,7 +39,11 @@ export interface BridgeMesh {
   /** Deep-merge a patch into the shared context. */
   updateContext?(patch: JsonObject): Promise<unknown>;
   /** Ask a peer for a stream; resolves with the stream id once accepted. */
-  requestStream?(peerId: string, reason: string): Promise<string>;
+  requestStream?(
+    peerId: string,
+    reason: string,
+    options?: { mode?: "reliable" | "realtime" },
+  ): Promise<string>;
   /** Send one frame on a stream. */
   sendStreamData?(
     streamId: string,

@@ -82,6 +82,11 @@ export interface BridgeOptions extends BridgeLimits {
    * application's own). @default []
    */
   meshTopics?: string[];
+  /**
+   * Sensor values are written into the shared context at most this often,
+   * in ms (the latest value of each sensor wins). @default 100
+   */
+  contextFlushMs?: number;
 }
 
 /** The options with every default filled in. */

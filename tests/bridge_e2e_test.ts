@@ -461,3 +461,119 @@ Deno.test("bridge: limits refuse extra subscriptions and sessions, and bad optio
     await r.stop();
   }
 });
+
+Deno.test("bridge: sensor values reach the other node's context at avi.sensors.<id>.<name>", async () => {
+  const r = await rig({ contextFlushMs: 20 });
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  try {
+    await d1.connect();
+    await until(async () => (await r.gw.handle().connectedPeers()).length > 0);
+    for (const v of [20, 21.5]) {
+      const code = await d1.request((msgId) => ({
+        type: "sensorUpdate",
+        msgId,
+        name: "temp",
+        value: { kind: "temperature", value: v },
+        customData: null,
+      }));
+      assert.equal(code, 0);
+    }
+    await until(
+      async () => {
+        const v = await r.peer.handle().getContext("avi.sensors.1.temp");
+        return (v as { data?: { value?: number } } | undefined)?.data?.value ===
+          21.5;
+      },
+      20_000,
+      "the sensor in the peer's context",
+    );
+    const v = await r.peer.handle().getContext("avi.sensors.1.temp") as {
+      name: string;
+      data: { unit: string };
+    };
+    assert.equal(v.name, "temp");
+    assert.equal(v.data.unit, "C");
+  } finally {
+    await d1.close();
+    await r.stop();
+  }
+});
+
+Deno.test("bridge: a device stream reaches a mesh peer and back; loss is counted; closing ends it", async () => {
+  const r = await rig();
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  const ev = r.peer.events();
+  const seen: AviEvent[] = [];
+  const loop = (async () => {
+    for await (const e of ev as AsyncIterable<AviEvent>) {
+      if (e.type === "streamRequested") {
+        await r.peer.handle().acceptStream(e.streamId);
+      }
+      seen.push(e);
+    }
+  })();
+  try {
+    await d1.connect();
+    await until(async () => (await r.gw.handle().connectedPeers()).length > 0);
+    const code = await d1.request((msgId) => ({
+      type: "streamStart",
+      msgId,
+      streamId: 3,
+      targetPeer: r.peer.peerId,
+      reason: "voice",
+    }));
+    assert.equal(code, 0);
+    const req = seen.find((e) => e.type === "streamRequested");
+    assert.ok(req && req.type === "streamRequested" && req.reason === "voice");
+    for (const seq of [0, 1, 2, 5]) {
+      d1.sendMessage({
+        type: "streamData",
+        streamId: 3,
+        seq,
+        data: new Uint8Array(320).fill(seq),
+      });
+    }
+    await until(
+      () => seen.filter((e) => e.type === "streamData").length === 4,
+      10_000,
+      "4 frames at the peer",
+    );
+    assert.deepEqual(r.bridge.streamStats("1", 3), { lost: 2, reordered: 0 });
+    // Peer -> device.
+    await r.peer.handle().sendStreamData(req.streamId, te.encode("back"));
+    await until(() =>
+      d1.received.some((m) =>
+        m.type === "streamData" && m.streamId === 3 &&
+        td.decode(m.data) === "back"
+      )
+    );
+    d1.sendMessage({ type: "streamClose", streamId: 3, code: 0 });
+    await until(() => seen.some((e) => e.type === "streamClosed"));
+    assert.equal(r.bridge.streamStats("1", 3), undefined);
+    // Data on a closed stream is answered with StreamClose(unknown stream).
+    d1.sendMessage({
+      type: "streamData",
+      streamId: 3,
+      seq: 6,
+      data: new Uint8Array(1),
+    });
+    await until(() =>
+      d1.received.some((m) =>
+        m.type === "streamClose" && m.code === ErrorCode.UNKNOWN_STREAM
+      )
+    );
+  } finally {
+    await ev.return?.();
+    await loop;
+    await d1.close();
+    await r.stop();
+  }
+});

@@ -55,6 +55,8 @@ export class RawDevice {
   readonly rejects: number[] = [];
   /** Handshakes completed. */
   handshakes = 0;
+  /** Retransmissions of requests (transmissions beyond the first). */
+  retransmissions = 0;
   onMessage: (topic: string, data: Uint8Array) => void = () => {};
   #gw: Deno.NetAddr;
   #nextId = 1;
@@ -176,7 +178,7 @@ export class RawDevice {
 
   #transmit(id: number, p: Pending): void {
     if (this.#closed || this.#pending.get(id) !== p) return;
-    p.tries++;
+    if (p.tries++ > 0) this.retransmissions++;
     if (this.session && !this.#handshake) this.sendMessage(p.msg);
     p.timer = setTimeout(() => this.#transmit(id, p), this.opts.rtoMs);
   }
