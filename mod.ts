@@ -26,3 +26,23 @@ export {
 } from "./core/errors.ts";
 export type * from "./core/events.ts";
 export type { PeerId, StreamId } from "./core/peer_id.ts";
+export {
+  AviP2p,
+  AviP2pHandle,
+  CONFIG_DEFAULTS,
+  EventStream,
+  parsePeerId,
+} from "./mesh/mod.ts";
+export type {
+  AviP2pConfig,
+  EventStreamStats,
+  MeshStats,
+  PeerInfoView,
+} from "./mesh/mod.ts";
+export type {
+  RequestStreamOptions,
+  SendStreamOptions,
+  StreamFrame,
+  StreamMode,
+  StreamStats,
+} from "./streams/mod.ts";

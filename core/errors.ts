@@ -20,6 +20,8 @@
  */
 export class AviP2pError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What went wrong, in one sentence.
    * @param options `cause`: the underlying error, if any.
    */
@@ -40,7 +42,11 @@ export class AviP2pError extends Error {
  * ```
  */
 export class NotStartedError extends AviP2pError {
-  /** @param message Defaults to a sentence saying the node is not running. */
+  /**
+   * Creates the error.
+   *
+   * @param message Defaults to a sentence saying the node is not running.
+   */
   constructor(message = "The node is not running (not started, or shut down)") {
     super(message);
     this.name = "NotStartedError";
@@ -61,6 +67,8 @@ export class ConfigError extends AviP2pError {
   /** The name of the offending config field. */
   readonly field: string;
   /**
+   * Creates the error.
+   *
    * @param field The config field's name.
    * @param problem What is wrong with its value.
    */
@@ -81,7 +89,11 @@ export class ConfigError extends AviP2pError {
  * ```
  */
 export class PeerNotFoundError extends AviP2pError {
-  /** @param message What was looked for. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was looked for.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "PeerNotFoundError";
@@ -98,7 +110,11 @@ export class PeerNotFoundError extends AviP2pError {
  * ```
  */
 export class InvalidAddressError extends AviP2pError {
-  /** @param message What could not be parsed. */
+  /**
+   * Creates the error.
+   *
+   * @param message What could not be parsed.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "InvalidAddressError";
@@ -115,7 +131,11 @@ export class InvalidAddressError extends AviP2pError {
  * ```
  */
 export class InvalidTopicError extends AviP2pError {
-  /** @param message Why the topic is refused. */
+  /**
+   * Creates the error.
+   *
+   * @param message Why the topic is refused.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "InvalidTopicError";
@@ -138,6 +158,8 @@ export class TooLargeError extends AviP2pError {
   /** The limit, in bytes. */
   readonly limit: number;
   /**
+   * Creates the error.
+   *
    * @param what What was too large ("message", "patch", ...).
    * @param size Its size in bytes.
    * @param limit The limit in bytes.
@@ -160,7 +182,11 @@ export class TooLargeError extends AviP2pError {
  * ```
  */
 export class NotSubscribedError extends AviP2pError {
-  /** @param topic The topic. */
+  /**
+   * Creates the error.
+   *
+   * @param topic The topic.
+   */
   constructor(topic: string) {
     super(`Not subscribed to topic "${topic}"`);
     this.name = "NotSubscribedError";
@@ -177,7 +203,11 @@ export class NotSubscribedError extends AviP2pError {
  * ```
  */
 export class NetworkError extends AviP2pError {
-  /** @param message What failed. */
+  /**
+   * Creates the error.
+   *
+   * @param message What failed.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "NetworkError";
@@ -194,7 +224,11 @@ export class NetworkError extends AviP2pError {
  * ```
  */
 export class LimitExceededError extends AviP2pError {
-  /** @param message Which limit, and its value. */
+  /**
+   * Creates the error.
+   *
+   * @param message Which limit, and its value.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "LimitExceededError";
@@ -211,7 +245,11 @@ export class LimitExceededError extends AviP2pError {
  * ```
  */
 export class StreamNotFoundError extends AviP2pError {
-  /** @param streamId The unknown stream id. */
+  /**
+   * Creates the error.
+   *
+   * @param streamId The unknown stream id.
+   */
   constructor(streamId: string) {
     super(`No stream with id "${streamId}"`);
     this.name = "StreamNotFoundError";
@@ -230,7 +268,11 @@ export class StreamNotFoundError extends AviP2pError {
 export class StreamRejectedError extends AviP2pError {
   /** The reason the peer gave, or "timeout". */
   readonly reason: string;
-  /** @param reason The peer's reason. */
+  /**
+   * Creates the error.
+   *
+   * @param reason The peer's reason.
+   */
   constructor(reason: string) {
     super(`Stream rejected: ${reason}`);
     this.name = "StreamRejectedError";
@@ -248,7 +290,11 @@ export class StreamRejectedError extends AviP2pError {
  * ```
  */
 export class InvalidPathError extends AviP2pError {
-  /** @param message What is wrong with the path. */
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with the path.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "InvalidPathError";
@@ -269,6 +315,8 @@ export class UnstableApiError extends AviP2pError {
   /** The flag to add. */
   readonly flag: string;
   /**
+   * Creates the error.
+   *
    * @param api The missing API, e.g. `Deno.listenDatagram`.
    * @param flag The flag that enables it, e.g. `--unstable-net`.
    */

@@ -5,8 +5,6 @@
  * @module
  */
 
-declare const peerIdBrand: unique symbol;
-
 /**
  * The id of a node in the mesh, as a string (`12D3KooW...`).
  *
@@ -16,7 +14,7 @@ declare const peerIdBrand: unique symbol;
  * const show = (id: PeerId): string => id.slice(0, 12);
  * ```
  */
-export type PeerId = string & { readonly [peerIdBrand]: true };
+export type PeerId = string & { readonly __brand: "PeerId" };
 
 /**
  * A stream id, unique on the node that holds it.
