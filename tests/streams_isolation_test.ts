@@ -134,3 +134,40 @@ Deno.test("a malformed frame from the peer ends the stream with reason error, co
     await b.stop();
   }
 });
+
+Deno.test("garbage on the protocol never breaks the service: each bad stream ends, good ones still work", async () => {
+  const a = await startStreamPeer();
+  const b = await startStreamPeer({ requestTimeoutMs: 500 });
+  try {
+    await connect(a.node, b.node);
+    let seed = 12345;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const watchers: ReturnType<typeof watch>[] = [];
+    for (let i = 0; i < 30; i++) {
+      const raw = await a.node.libp2p.dialProtocol(
+        b.node.libp2p.peerId,
+        STREAM_PROTOCOL,
+      );
+      const seen = watch(raw);
+      const junk = new Uint8Array(1 + Math.floor(rand() * 300));
+      for (let k = 0; k < junk.length; k++) junk[k] = Math.floor(rand() * 256);
+      if (i % 3 === 0) junk[4] = FrameType.Request; // plausible but broken
+      raw.send(junk);
+      if (i % 2 === 0) await raw.close().catch(() => {});
+      watchers.push(seen);
+    }
+    await waitFor(
+      () => watchers.every((w) => w.isClosed()),
+      20_000,
+      "every garbage stream to end",
+    );
+    assert.ok(b.service.counters().protocolErrors > 0);
+    assert.ok(!b.events.some((e) => e.type === "streamRequested"));
+    const id = await openStream(a, b);
+    await a.service.send(id, new Uint8Array([42]));
+    await b.waitEvent("streamData", (e) => e.data[0] === 42);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});

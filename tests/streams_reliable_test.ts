@@ -43,6 +43,11 @@ Deno.test("reliable: 10,000 frames arrive complete and in order (events and read
   }
 });
 
+// In @libp2p/utils 7.4.1 a stream's onDrain() promise is made once and never
+// renewed: after the first drain, `await stream.onDrain()` resolves at once.
+// With that in StreamService.send this test never ends (the wait loop spins
+// and starves the event loop; a send-then-onDrain loop would instead grow the
+// write buffer without bound). Waiting for the 'drain' event passes it.
 Deno.test("reliable: send() waits on a slow reader (drain event, not onDrain) and buffers stay bounded", async () => {
   const { a, b } = await streamPair();
   try {
