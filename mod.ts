@@ -46,3 +46,4 @@ export type {
   StreamMode,
   StreamStats,
 } from "./streams/mod.ts";
+export type { ContextSyncStats } from "./context/mod.ts";

@@ -36,7 +36,7 @@ import { checkTopic, parsePeerId } from "./peer_id.ts";
 import { Redialer } from "./reconnect.ts";
 import { checkPermissions } from "./_permissions.ts";
 import { startContext } from "./_context.ts";
-import type { ContextSync } from "../context/sync.ts";
+import type { ContextSync, ContextSyncStats } from "../context/sync.ts";
 import { StreamService } from "../streams/service.ts";
 import type { PrivateKey } from "@libp2p/interface";
 
@@ -60,6 +60,8 @@ export interface MeshStats {
   redials: number;
   /** Inbound pub/sub messages dropped (unsigned or over the size limit). */
   messagesDropped: number;
+  /** The shared context's counters (deltas sent, merged, rejected, ...). */
+  context: ContextSyncStats;
 }
 
 /** What this node knows about a peer (see `AviP2pHandle.peerInfo`). */
@@ -563,6 +565,7 @@ export class MeshRuntime {
       dialFailures: this.#stats.dialFailures,
       redials: r.dials,
       messagesDropped: this.#stats.messagesDropped,
+      context: this.context.stats(),
     };
   }
 
