@@ -689,9 +689,20 @@ function typeError(want: string, t: number): FrameDecodeError {
  * ```
  */
 export function encode(v: MsgpackValue, maxBytes = 65536): Uint8Array {
-  const w = new Writer(new Uint8Array(maxBytes));
-  w.value(v);
-  return w.bytes().slice();
+  // Start small and grow, up to maxBytes.
+  for (
+    let size = Math.min(1024, maxBytes);;
+    size = Math.min(size * 4, maxBytes)
+  ) {
+    const w = new Writer(new Uint8Array(size));
+    try {
+      w.value(v);
+      return w.bytes().slice();
+    } catch (e) {
+      if (!(e instanceof FrameEncodeError) || size >= maxBytes) throw e;
+      if (!/available/.test(e.message)) throw e; // not a "no room" error
+    }
+  }
 }
 
 /**

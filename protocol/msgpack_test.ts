@@ -51,9 +51,11 @@ Deno.test("decode() reads what @msgpack/msgpack encodes", () => {
 Deno.test("@msgpack/msgpack reads what encode() writes, and both write the same bytes", () => {
   fc.assert(
     fc.property(value, (v) => {
+      const ref = refEncode(v);
+      fc.pre(ref.length <= 1 << 20);
       const ours = encode(v, 1 << 20);
       assert.deepStrictEqual(refDecode(ours), v);
-      assert.deepStrictEqual(ours, refEncode(v));
+      assert.deepStrictEqual(ours, ref);
     }),
     { numRuns: 2000 },
   );
