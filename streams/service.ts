@@ -530,8 +530,10 @@ export class StreamService {
 
   /**
    * Close a stream (or withdraw a pending request). Reliable mode: frames
-   * already passed to `send` are delivered first. Both ends get
-   * `streamClosed` (`"local"` here, `"remote"` there).
+   * already passed to `send` are delivered first, however long a slow
+   * reader takes (the call waits like `send`; the stream still ends if the
+   * connection drops). Realtime mode: queued frames are discarded. Both ends
+   * get `streamClosed` (`"local"` here, `"remote"` there).
    *
    * @param id The stream.
    * @throws {StreamNotFoundError} When no such stream exists.
@@ -558,7 +560,17 @@ export class StreamService {
       return;
     }
     ch.closing = true;
-    if (ch.mode === "reliable") await ch.writeTail;
+    if (ch.mode === "reliable") {
+      // deliver everything first, however slow the reader: a graceful
+      // close of the libp2p stream would give up after a grace period
+      await ch.writeTail;
+      while (
+        (ch.raw.writableNeedsDrain || ch.raw.writeBufferLength > 0) &&
+        ch.state === "open"
+      ) {
+        await this.#drain(ch, "idle");
+      }
+    }
     if ((ch.state as State) === "closed") return;
     this.#control(ch, FrameType.Close);
     this.#finish(ch, "local");
@@ -1005,15 +1017,21 @@ export class StreamService {
     this.#flushRealtime(ch);
   }
 
-  /** Wait for the next `drain` event (or the channel's end). */
-  #drain(ch: Channel): Promise<void> {
+  /**
+   * Wait for the next `drain` (or also `idle`) event, or the channel's end.
+   * Never `stream.onDrain()`: in @libp2p/utils 7.4.1 its promise is made
+   * once and never renewed, so awaiting it again resolves at once and spins.
+   */
+  #drain(ch: Channel, also?: "idle"): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         ch.raw.removeEventListener("drain", done);
+        if (also) ch.raw.removeEventListener(also, done);
         ch.wakers.delete(done);
         resolve();
       };
       ch.raw.addEventListener("drain", done);
+      if (also) ch.raw.addEventListener(also, done);
       ch.wakers.add(done);
     });
   }

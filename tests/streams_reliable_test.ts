@@ -153,3 +153,41 @@ Deno.test("send() rejects a frame over maxFrameBytes with TooLargeError", async 
     await b.stop();
   }
 });
+
+Deno.test("reliable: close() delivers everything to a reader that stalls longer than the close grace period", async () => {
+  const { a, b } = await streamPair();
+  try {
+    let readable: ReadableStream<StreamFrame> | undefined;
+    const id = await openStream(a, b, "reliable", (sid) => {
+      readable = b.service.readable(sid);
+    });
+    const FRAME = 64 * 1024;
+    // send until the stalled reader has paused the stream (its 64 frames are
+    // unread) and the network stops taking bytes (some wait in the libp2p
+    // write buffer), then close at once
+    let frames = 0;
+    while (true) {
+      await a.service.send(id, new Uint8Array(FRAME).fill(frames & 0xff));
+      frames++;
+      if (
+        a.service.stats(id).bufferedBytes > 0 &&
+        b.service.stats(id).bufferedBytes >= 64 * FRAME
+      ) break;
+    }
+    const closing = a.service.close(id);
+    await sleep(6_000); // longer than the 5 s grace of a libp2p close
+    let next = 0;
+    for await (const f of readable!) {
+      assert.equal(f.seq, next);
+      assert.equal(f.data[FRAME - 1], next & 0xff);
+      next++;
+    }
+    await closing;
+    assert.equal(next, frames);
+    const closed = await b.waitEvent("streamClosed");
+    assert.equal(closed.reason, "remote");
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
