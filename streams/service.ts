@@ -142,6 +142,8 @@ class Channel {
   timer?: ReturnType<typeof setTimeout>;
   holdTimer?: ReturnType<typeof setTimeout>;
   holding = false;
+  /** Stream-end handlers deferred while holding. */
+  readonly afterHold: (() => void)[] = [];
   answer?: PromiseWithResolvers<void>;
   sendSeq = 0;
   framesSent = 0;
@@ -694,29 +696,41 @@ export class StreamService {
     });
     ch.raw.addEventListener("close", (evt: StreamCloseEvent) => {
       this.#closingRaw.delete(ch.raw);
-      this.#flushHeld(ch);
-      if (ch.state === "closed") return;
-      if (evt.error != null && evt.local) {
-        this.#finish(ch, "error", evt.error.message, "error");
-      } else {
-        this.#finish(ch, "remote", undefined, "connection closed");
-      }
+      const onClose = () => {
+        if (ch.state === "closed") return;
+        if (evt.error != null && evt.local) {
+          this.#finish(ch, "error", evt.error.message, "error");
+        } else {
+          this.#finish(ch, "remote", undefined, "connection closed");
+        }
+      };
+      if (ch.holding) ch.afterHold.push(onClose);
+      else onClose();
     });
     ch.raw.addEventListener("end", () => {
-      this.#flushHeld(ch);
-      if (ch.state === "closed") return;
-      // the peer finished writing without a close frame
-      this.#finish(ch, "remote", undefined, "connection closed");
-      void this.#closeRaw(ch.raw);
+      const onEnd = () => {
+        if (ch.state === "closed") return;
+        // the peer finished writing without a close frame
+        this.#finish(ch, "remote", undefined, "connection closed");
+        void this.#closeRaw(ch.raw);
+      };
+      if (ch.holding) ch.afterHold.push(onEnd);
+      else onEnd();
     });
   }
 
-  /** Deliver frames held back after an accept before the stream ends. */
-  #flushHeld(ch: Channel): void {
-    if (!ch.holding) return;
-    ch.holding = false;
-    clearTimeout(ch.holdTimer);
-    this.#pump(ch);
+  /**
+   * After an accept, hold further frames (and the stream's end) for one
+   * macrotask, so that a caller awaiting `request()` can attach `readable()`
+   * before anything is delivered.
+   */
+  #hold(ch: Channel): void {
+    ch.holding = true;
+    ch.holdTimer = setTimeout(() => {
+      ch.holding = false;
+      this.#pump(ch);
+      for (const then of ch.afterHold.splice(0)) then();
+    }, 0);
   }
 
   #pump(ch: Channel): void {
@@ -750,13 +764,7 @@ export class StreamService {
             streamId: ch.id,
           });
           ch.answer?.resolve();
-          // hold further frames one macrotask so that a caller awaiting
-          // request() can attach readable() before data is delivered
-          ch.holding = true;
-          ch.holdTimer = setTimeout(() => {
-            ch.holding = false;
-            this.#pump(ch);
-          }, 0);
+          this.#hold(ch);
           return;
         }
         if (frame.type === FrameType.Reject) {

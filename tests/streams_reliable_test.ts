@@ -191,3 +191,26 @@ Deno.test("reliable: close() delivers everything to a reader that stalls longer 
     await b.stop();
   }
 });
+
+Deno.test("readable() called right after request() resolves still gets the responder's first frames", async () => {
+  const { a, b } = await streamPair();
+  try {
+    const responding = (async () => {
+      const req = await b.waitEvent("streamRequested");
+      await b.service.accept(req.streamId);
+      // send at once, in the same task as the accept
+      for (let i = 0; i < 5; i++) {
+        await b.service.send(req.streamId, new Uint8Array([i]));
+      }
+      await b.service.close(req.streamId);
+    })();
+    const id = await a.service.request(b.id, "answer me");
+    const got: number[] = [];
+    for await (const f of a.service.readable(id)) got.push(f.data[0]);
+    await responding;
+    assert.deepEqual(got, [0, 1, 2, 3, 4]);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
