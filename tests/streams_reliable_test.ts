@@ -215,3 +215,35 @@ Deno.test("readable() called right after request() resolves still gets the respo
     await b.stop();
   }
 });
+
+Deno.test("reliable: concurrent send() calls keep their call order; both directions at once", async () => {
+  const { a, b } = await streamPair();
+  try {
+    const id = await openStream(a, b);
+    const N = 2000;
+    const FRAME = 16 * 1024; // 32 MiB each way: the windows fill up
+    const burst = (from: typeof a) =>
+      Promise.all(
+        Array.from({ length: N }, (_, i) => {
+          const buf = new Uint8Array(FRAME);
+          new DataView(buf.buffer).setUint32(0, i);
+          return from.service.send(id, buf);
+        }),
+      );
+    await Promise.all([burst(a), burst(b)]);
+    for (const to of [a, b]) {
+      await waitFor(() => to.service.stats(id).framesReceived === N);
+      const data = to.events.filter((e) => e.type === "streamData");
+      data.forEach((e, i) => {
+        assert.equal(e.seq, i);
+        assert.equal(
+          new DataView(e.data.buffer, e.data.byteOffset).getUint32(0),
+          i,
+        );
+      });
+    }
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
