@@ -20,13 +20,13 @@ import {
   type HelloFrame,
   Limits,
   type Message,
-  nobleCrypto,
   type ProtocolCrypto,
   type SealedFrame,
   type SecureSession,
   utf8Length,
 } from "../protocol/mod.ts";
 import { AckMemory, fnv1a } from "./ack_memory.ts";
+import { nodeProtocolCrypto } from "./_node_crypto.ts";
 import { BoundedQueue } from "./bounded_queue.ts";
 import { type BridgeEvent, BridgeEventStream } from "./bridge_events.ts";
 import {
@@ -92,8 +92,10 @@ export interface BridgeStats {
   replayed: number;
   /** Sealed frames whose tag did not verify. */
   forged: number;
-  /** Device messages published on the mesh. */
+  /** Mesh messages published for devices (a batch counts once). */
   published: number;
+  /** Mesh messages that carried more than one device event. */
+  batches: number;
   /** QoS 1 retransmissions recognised and acknowledged again. */
   duplicates: number;
   /** Device messages refused by the topic permissions. */
@@ -122,6 +124,19 @@ interface StreamState {
   reordered: number;
   seqOut: number;
 }
+
+interface EventBatch {
+  busy: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  items: {
+    json: JsonObject;
+    resolve: () => void;
+    reject: (e: unknown) => void;
+  }[];
+}
+
+/** Device events waiting on one topic, at most (beyond: refused). */
+const MAX_BATCH_QUEUE = 4096;
 
 interface Device {
   id: string;
@@ -206,6 +221,7 @@ export class EmbeddedBridge {
     replayed: 0,
     forged: 0,
     published: 0,
+    batches: 0,
     duplicates: 0,
     notPermitted: 0,
     meshErrors: 0,
@@ -243,6 +259,8 @@ export class EmbeddedBridge {
   #meshStreams = new Map<string, [Device, number]>();
   #ownTopics: string[] = [];
   #contextFlushMs: number;
+  #batching: boolean;
+  #maxEventBatch: number;
 
   private constructor(
     mesh: BridgeMesh,
@@ -255,13 +273,13 @@ export class EmbeddedBridge {
     this.#conn = conn;
     this.port = (conn.addr as Deno.NetAddr).port;
     this.#limits = limits;
-    this.#crypto = nobleCrypto({
-      random: (b) => crypto.getRandomValues(b),
-    });
+    this.#crypto = opts.crypto ?? nodeProtocolCrypto();
     crypto.getRandomValues(this.#cookieSecret);
     this.gatewayId = crypto.getRandomValues(new Uint32Array(1))[0];
     this.#maxFrame = opts.maxFrameSize ?? Limits.DEFAULT_MAX_FRAME;
     this.#contextFlushMs = opts.contextFlushMs ?? 100;
+    this.#batching = opts.batchEvents ?? true;
+    this.#maxEventBatch = opts.maxEventBatch ?? 64;
     const reserved = opts.reservedTopics ?? DEFAULT_RESERVED_TOPICS;
     for (const d of devices.values()) {
       this.#devices.set(d.id, {
@@ -358,6 +376,13 @@ export class EmbeddedBridge {
         throw new ConfigError(
           "maxFrameSize",
           `must be an integer from ${Limits.MIN_MAX_FRAME} to ${Limits.ABSOLUTE_MAX_FRAME}`,
+        );
+      }
+      const mb = options.maxEventBatch ?? 64;
+      if (!Number.isInteger(mb) || mb < 1 || mb > 4096) {
+        throw new ConfigError(
+          "maxEventBatch",
+          "must be an integer from 1 to 4096",
         );
       }
       for (const p of options.reservedTopics ?? []) validatePattern(p);
@@ -731,8 +756,12 @@ export class EmbeddedBridge {
           m.customData,
           Date.now(),
         );
-        const data = new TextEncoder().encode(JSON.stringify(json));
-        this.#deliverQos(s, m.msgId, pt, () => this.#publish(d, topic, data));
+        this.#deliverQos(
+          s,
+          m.msgId,
+          pt,
+          () => this.#publishEvent(d, topic, json),
+        );
         return;
       }
       case "sensorUpdate": {
@@ -742,9 +771,8 @@ export class EmbeddedBridge {
         }
         const topic = sensorTopic(d.id, m.name);
         const json = sensorJson(m.name, m.value, m.customData, Date.now());
-        const data = new TextEncoder().encode(JSON.stringify(json));
         this.#deliverQos(s, m.msgId, pt, async () => {
-          await this.#publish(d, topic, data);
+          await this.#publishEvent(d, topic, json);
           this.#contextWrite(d.id, m.name, json);
         });
         return;
@@ -854,6 +882,64 @@ export class EmbeddedBridge {
     // The mesh does not hand a node its own messages: devices on this
     // gateway that want the topic get it here.
     this.#deliver(topic, data, d);
+  }
+
+  #batches = new Map<string, EventBatch>();
+
+  /**
+   * Publish a device event (button, sensor) as JSON. While a publish on the
+   * same topic is in flight, later events wait and then go together as one
+   * mesh message holding a JSON array (at most `maxEventBatch`), so a busy
+   * topic costs one signed gossip message per batch, not per event; a quiet
+   * one still gets each event at once, as a single JSON object.
+   */
+  #publishEvent(d: Device, topic: string, json: JsonObject): Promise<void> {
+    if (!this.#batching) {
+      return this.#publish(
+        d,
+        topic,
+        new TextEncoder().encode(JSON.stringify(json)),
+      );
+    }
+    let b = this.#batches.get(topic);
+    if (b === undefined) {
+      b = { busy: false, timer: undefined, items: [] };
+      this.#batches.set(topic, b);
+    }
+    if (b.items.length >= MAX_BATCH_QUEUE) {
+      this.#stats.rateLimited++;
+      return Promise.reject(new Error("event queue full"));
+    }
+    const batch = b;
+    return new Promise<void>((resolve, reject) => {
+      batch.items.push({ json, resolve, reject });
+      if (!batch.busy && batch.timer === undefined) {
+        // Linger until the loop has handled this turn's other datagrams, so
+        // that a burst of events on one topic leaves as one message.
+        batch.timer = setTimeout(() => {
+          batch.timer = undefined;
+          if (!batch.busy) this.#flushEvents(d, topic, batch);
+        }, 0);
+      }
+    });
+  }
+
+  #flushEvents(d: Device, topic: string, b: EventBatch): void {
+    const max = this.#batching ? this.#maxEventBatch : 1;
+    const items = b.items.splice(0, max);
+    b.busy = true;
+    const text = items.length === 1
+      ? JSON.stringify(items[0].json)
+      : JSON.stringify(items.map((i) => i.json));
+    if (items.length > 1) this.#stats.batches++;
+    this.#publish(d, topic, new TextEncoder().encode(text)).then(
+      () => items.forEach((i) => i.resolve()),
+      (e) => items.forEach((i) => i.reject(e)),
+    ).finally(() => {
+      b.busy = false;
+      if (b.items.length > 0) this.#flushEvents(d, topic, b);
+      else if (this.#batches.get(topic) === b) this.#batches.delete(topic);
+    });
   }
 
   #contextPatch: Record<string, Record<string, JsonObject>> | undefined;
@@ -1292,6 +1378,13 @@ export class EmbeddedBridge {
     this.#closed = true;
     clearInterval(this.#sweep);
     await this.#flushContext();
+    for (const [topic, b] of this.#batches) {
+      if (b.timer === undefined) continue;
+      clearTimeout(b.timer);
+      b.timer = undefined;
+      const d = this.#devices.get(topic.split("/")[1]);
+      if (!b.busy && d) this.#flushEvents(d, topic, b);
+    }
     try {
       this.#conn.close();
     } catch { /* already closed */ }

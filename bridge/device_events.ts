@@ -11,7 +11,12 @@
  * `<custom>` is the device's custom bytes decoded as UTF-8 JSON when they are
  * valid JSON, else as a UTF-8 string, else as base64; `null` when absent.
  * `ts` is the gateway's clock when the event arrived, in milliseconds since
- * the Unix epoch. Units: temperature `"C"`, humidity and battery `"%"`,
+ * the Unix epoch.
+ *
+ * Under load, events that pile up on one topic while the previous publish is
+ * in flight travel together: the mesh message is then a JSON array of these
+ * objects, oldest first (`batchEvents`, on by default). A subscriber should
+ * accept both shapes: `const events = Array.isArray(v) ? v : [v]`. Units: temperature `"C"`, humidity and battery `"%"`,
  * status and raw `""`.
  *
  * @module

@@ -7,6 +7,7 @@
 
 import { ConfigError } from "../core/errors.ts";
 import type { TopicRules } from "./permissions.ts";
+import type { ProtocolCrypto } from "../protocol/mod.ts";
 
 /** One device's entry: its 32-byte key and, optionally, its own topic rules. */
 export interface DeviceEntry extends TopicRules {
@@ -87,6 +88,20 @@ export interface BridgeOptions extends BridgeLimits {
    * in ms (the latest value of each sensor wins). @default 100
    */
   contextFlushMs?: number;
+  /**
+   * Carry device events (button, sensor) that pile up on one topic while a
+   * publish is in flight as one mesh message holding a JSON array of events.
+   * A subscriber then sees either one event object or an array of them.
+   * @default true
+   */
+  batchEvents?: boolean;
+  /** Most events in one batched mesh message. @default 64 */
+  maxEventBatch?: number;
+  /**
+   * The protocol's crypto. @default native ChaCha20-Poly1305, HMAC and HKDF
+   * from node:crypto (same results as the protocol's `nobleCrypto`).
+   */
+  crypto?: ProtocolCrypto;
 }
 
 /** The options with every default filled in. */

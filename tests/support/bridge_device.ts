@@ -74,7 +74,7 @@ export class RawDevice {
   #closed = false;
   #scratch = new Uint8Array(1500);
   #subs = new Set<string>();
-  #sendChain: Promise<void> = Promise.resolve();
+  #sends = new Set<Promise<void>>();
 
   constructor(opts: RawDeviceOptions) {
     this.opts = {
@@ -101,13 +101,15 @@ export class RawDevice {
     this.#gw = { ...this.#gw, port };
   }
 
-  /** Send raw bytes to the gateway (in order with other sends). */
+  /**
+   * Send raw bytes to the gateway. Sends are concurrent (a Deno send settles
+   * a loop turn later; chaining them would cap a device at one datagram per
+   * turn), so they may leave slightly out of order, as on a real network.
+   */
   sendRaw(b: Uint8Array): Promise<void> {
-    const copy = b.slice();
-    const p = this.#sendChain.then(() =>
-      this.conn.send(copy, this.#gw).then(() => {}, () => {})
-    );
-    this.#sendChain = p;
+    const p = this.conn.send(b.slice(), this.#gw).then(() => {}, () => {});
+    this.#sends.add(p);
+    p.finally(() => this.#sends.delete(p));
     return p;
   }
 
@@ -312,7 +314,7 @@ export class RawDevice {
     if (this.#handshake) clearTimeout(this.#handshake.timer);
     for (const p of this.#pending.values()) clearTimeout(p.timer);
     this.#pending.clear();
-    await this.#sendChain;
+    await Promise.all([...this.#sends]);
     try {
       this.conn.close();
     } catch { /* closed */ }

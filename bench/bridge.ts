@@ -1,0 +1,405 @@
+/**
+ * Benchmark of the embedded bridge, in one run:
+ *
+ * - sensor events per second, simulated devices → gateway (real UDP) → a
+ *   subscriber on another mesh node, beside the same workload through an
+ *   MQTT broker (`aedes` + `mqtt` clients, TCP no-delay on every hop), as a
+ *   ratio;
+ * - p50/p99 latency of the same paths at 1,000 events a second;
+ * - raw UDP loopback datagrams per second on this machine (the ceiling);
+ * - gateway heap per connected device, with 1,000 simulated devices held in
+ *   a worker (their own heap is not counted).
+ *
+ * Everything runs in this process on 127.0.0.1, so devices, gateway, broker
+ * and subscribers share the machine's two cores on both paths alike.
+ *
+ * `deno run -P=node --allow-run bench/bridge.ts` (the device fleet is a
+ * subprocess, bench/_bridge_fleet.ts).
+ *
+ * @module
+ */
+
+import v8 from "node:v8";
+import vm from "node:vm";
+import type { AviEvent } from "../core/events.ts";
+import { EmbeddedBridge } from "../bridge/mod.ts";
+import { AviP2p } from "../mesh/mod.ts";
+import { startMqttRig } from "./_bridge_mqtt.ts";
+
+const td = new TextDecoder();
+
+const DEVICES = 20;
+const THROUGHPUT_EVENTS = 20_000;
+const WINDOW = 16;
+const LATENCY_RATE = 1000; // events per second
+const LATENCY_SECONDS = 4;
+
+function pct(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+function keyOf(id: number, seed = 0): Uint8Array {
+  const k = new Uint8Array(32);
+  const v = new DataView(k.buffer);
+  v.setUint32(0, id);
+  v.setUint32(4, seed);
+  k[31] = 0xa5;
+  return k;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await sleep(5);
+  }
+  return true;
+}
+
+interface PathResult {
+  meshMessages: number;
+  eventsPerSecond: number;
+  received: number;
+  p50: number;
+  p99: number;
+  latencyReceived: number;
+}
+
+// ---- the device fleet (a subprocess) ---------------------------------------------
+
+interface Fleet {
+  /** Resolves with the line of that phase. */
+  phase(name: string): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+function spawnFleet(job: Record<string, unknown>): Fleet {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-P=node",
+      `--config=${new URL("../deno.json", import.meta.url).pathname}`,
+      new URL("./_bridge_fleet.ts", import.meta.url).pathname,
+      JSON.stringify(job),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const seen = new Map<string, Record<string, number>>();
+  const waiters = new Map<string, (v: Record<string, number>) => void>();
+  const reader = (async () => {
+    let buf = "";
+    for await (
+      const chunk of child.stdout.pipeThrough(new TextDecoderStream())
+    ) {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          const o = JSON.parse(line);
+          seen.set(o.phase, o);
+          waiters.get(o.phase)?.(o);
+        } catch { /* not ours */ }
+      }
+    }
+  })();
+  return {
+    phase(name) {
+      const o = seen.get(name);
+      if (o) return Promise.resolve(o);
+      return new Promise((r) => waiters.set(name, r));
+    },
+    async close() {
+      try {
+        await child.stdin.close();
+      } catch { /* closed */ }
+      const t = setTimeout(() => {
+        try {
+          child.kill();
+        } catch { /* gone */ }
+      }, 15_000);
+      await child.status;
+      clearTimeout(t);
+      await reader;
+    },
+  };
+}
+
+const absNow = () => performance.timeOrigin + performance.now();
+
+/** Counts events at a subscriber and, for timed ones (t > 0), latency. */
+class Sink {
+  received = 0;
+  lat: number[] = [];
+  add(events: { data: { custom: { t: number } } }[]): void {
+    const now = absNow();
+    for (const e of events) {
+      const t = e.data?.custom?.t ?? 0;
+      if (t > 0) this.lat.push(now - t);
+      else this.received++;
+    }
+  }
+}
+
+async function measure(
+  fleet: Fleet,
+  sink: Sink,
+): Promise<Omit<PathResult, "meshMessages">> {
+  const start = (await fleet.phase("throughput")).start;
+  await waitFor(() => sink.received >= THROUGHPUT_EVENTS, 120_000);
+  const eventsPerSecond = sink.received / ((absNow() - start) / 1000);
+  const total = (await fleet.phase("latency")).events;
+  await fleet.phase("latencySent");
+  await waitFor(() => sink.lat.length >= total, 20_000);
+  return {
+    eventsPerSecond,
+    received: sink.received,
+    p50: pct(sink.lat, 50),
+    p99: pct(sink.lat, 99),
+    latencyReceived: sink.lat.length,
+  };
+}
+
+// ---- the gateway path -------------------------------------------------------
+
+async function gatewayPath(): Promise<PathResult> {
+  const gw = await AviP2p.start({
+    nodeName: "bench-gw",
+    listenHost: "127.0.0.1",
+    dataDir: null,
+    enableMdns: false,
+    onWarning: () => {},
+  });
+  const sub = await AviP2p.start({
+    nodeName: "bench-sub",
+    listenHost: "127.0.0.1",
+    dataDir: null,
+    enableMdns: false,
+    bootstrapPeers: [gw.listenAddresses[0]],
+    onWarning: () => {},
+  });
+  const devices: Record<string, Uint8Array> = {};
+  for (let i = 1; i <= DEVICES; i++) devices[String(i)] = keyOf(i, 1);
+  const bridge = await EmbeddedBridge.start(gw.handle(), {
+    udpPort: 0,
+    hostname: "127.0.0.1",
+    devices,
+    ratePerDevice: 100_000,
+    burstPerDevice: 10_000,
+    ratePerAddress: 100_000,
+    burstPerAddress: 10_000,
+    maxInflightPerDevice: 256,
+  });
+  const sink = new Sink();
+  const ev = sub.events();
+  const loop = (async () => {
+    for await (const e of ev as AsyncIterable<AviEvent>) {
+      if (e.type !== "message") continue;
+      // One event object, or an array of them (a batch).
+      const v = JSON.parse(td.decode(e.data));
+      sink.add(Array.isArray(v) ? v : [v]);
+    }
+  })();
+  const topics = Array.from(
+    { length: DEVICES },
+    (_, i) => `device/${i + 1}/sensor/temp`,
+  );
+  for (const t of topics) await sub.handle().subscribe(t);
+  for (const t of topics) {
+    const end = Date.now() + 20_000;
+    while (
+      !(await gw.handle().topicPeers(t)).includes(sub.peerId) &&
+      Date.now() < end
+    ) await sleep(20);
+  }
+  const fleet = spawnFleet({
+    mode: "udp",
+    port: bridge.port,
+    devices: DEVICES,
+    keySeed: 1,
+    events: THROUGHPUT_EVENTS,
+    window: WINDOW,
+    rate: LATENCY_RATE,
+    seconds: LATENCY_SECONDS,
+  });
+  try {
+    await fleet.phase("ready");
+    const r = await measure(fleet, sink);
+    return { ...r, meshMessages: bridge.stats().published };
+  } finally {
+    await fleet.close();
+    await bridge.close();
+    await ev.return?.();
+    await loop;
+    await sub.shutdown();
+    await gw.shutdown();
+  }
+}
+
+// ---- the MQTT path ------------------------------------------------------------
+
+async function mqttPath(): Promise<PathResult> {
+  const rig = await startMqttRig(0);
+  const sink = new Sink();
+  rig.onMessage((_t, p) => sink.add([JSON.parse(td.decode(p))]));
+  const fleet = spawnFleet({
+    mode: "mqtt",
+    port: rig.port,
+    devices: DEVICES,
+    keySeed: 1,
+    events: THROUGHPUT_EVENTS,
+    window: WINDOW,
+    rate: LATENCY_RATE,
+    seconds: LATENCY_SECONDS,
+  });
+  try {
+    await fleet.phase("ready");
+    const r = await measure(fleet, sink);
+    return { ...r, meshMessages: 0 };
+  } finally {
+    await fleet.close();
+    await rig.close();
+  }
+}
+
+// ---- raw UDP ceiling ------------------------------------------------------------
+
+async function udpCeiling(): Promise<number> {
+  const rx = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const tx = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const to = rx.addr as Deno.NetAddr;
+  const N = 200_000;
+  let got = 0;
+  const loop = (async () => {
+    try {
+      for await (const _ of rx) got++;
+    } catch { /* closed */ }
+  })();
+  const payload = new Uint8Array(60);
+  const t0 = performance.now();
+  // Windowed so the receiver keeps up (no kernel drops inflating the figure).
+  for (let i = 0; i < N; i += 32) {
+    const ps = [];
+    for (let j = 0; j < 32; j++) ps.push(tx.send(payload, to));
+    await Promise.all(ps);
+    while (i - got > 2000) await sleep(0);
+  }
+  await waitFor(() => got >= N, 5_000);
+  const rate = got / ((performance.now() - t0) / 1000);
+  rx.close();
+  tx.close();
+  await loop;
+  return rate;
+}
+
+// ---- memory per device --------------------------------------------------------
+
+/** A way to force a full GC (V8's gc, exposed at run time), if there is one. */
+function forceGc(): (() => void) | undefined {
+  try {
+    v8.setFlagsFromString("--expose-gc");
+    return vm.runInNewContext("gc") as () => void;
+  } catch {
+    return undefined;
+  }
+}
+
+async function memoryPerDevice(): Promise<{ perDevice: number; n: number }> {
+  const N = 1000;
+  const gc = forceGc();
+  const gw = await AviP2p.start({
+    nodeName: "bench-mem",
+    listenHost: "127.0.0.1",
+    dataDir: null,
+    enableMdns: false,
+    onWarning: () => {},
+  });
+  const devices: Record<string, Uint8Array> = {};
+  for (let i = 1; i <= N; i++) devices[String(i)] = keyOf(i, 77);
+  const bridge = await EmbeddedBridge.start(gw.handle(), {
+    udpPort: 0,
+    hostname: "127.0.0.1",
+    devices,
+    maxSessions: N,
+  });
+  let fleet: Fleet | undefined;
+  try {
+    gc?.();
+    await sleep(200);
+    gc?.();
+    const before = Deno.memoryUsage().heapUsed;
+    fleet = spawnFleet({
+      mode: "hold",
+      port: bridge.port,
+      devices: N,
+      keySeed: 77,
+      topic: "home/all",
+    });
+    await fleet.phase("ready");
+    await waitFor(() => bridge.devices().length === N, 30_000);
+    gc?.();
+    await sleep(200);
+    gc?.();
+    const after = Deno.memoryUsage().heapUsed;
+    return {
+      perDevice: (after - before) / bridge.devices().length,
+      n: bridge.devices().length,
+    };
+  } finally {
+    await fleet?.close();
+    await bridge.close();
+    await gw.shutdown();
+  }
+}
+
+/** Run every figure and print it. */
+export async function bench(): Promise<void> {
+  if (Deno.env.get("BRIDGE_BENCH_PART") === "gateway") {
+    console.log(await gatewayPath());
+    return;
+  }
+  const udp = await udpCeiling();
+  console.log(
+    `raw UDP loopback (60-byte datagrams, one socket pair): ${
+      Math.round(udp).toLocaleString("en")
+    } datagrams/s (ceiling)`,
+  );
+  const g = await gatewayPath();
+  const m = await mqttPath();
+  console.log(
+    `sensor events/s, ${DEVICES} devices, QoS 1, window ${WINDOW}: ` +
+      `gateway→mesh ${Math.round(g.eventsPerSecond).toLocaleString("en")}, ` +
+      `MQTT (aedes) ${Math.round(m.eventsPerSecond).toLocaleString("en")}, ` +
+      `ratio ${(g.eventsPerSecond / m.eventsPerSecond).toFixed(2)} ` +
+      `(${THROUGHPUT_EVENTS} events in ${g.meshMessages} mesh messages)`,
+  );
+  console.log(
+    `latency at ${LATENCY_RATE} events/s (device → subscriber on another node): ` +
+      `gateway p50 ${g.p50.toFixed(2)} ms p99 ${g.p99.toFixed(2)} ms ` +
+      `(${g.latencyReceived} events); MQTT p50 ${m.p50.toFixed(2)} ms ` +
+      `p99 ${m.p99.toFixed(2)} ms (${m.latencyReceived}); ` +
+      `p99 ratio ${(g.p99 / m.p99).toFixed(2)}`,
+  );
+  const mem = await memoryPerDevice();
+  console.log(
+    `gateway heap per connected device (${mem.n} devices, each subscribed): ` +
+      `${(mem.perDevice / 1024).toFixed(1)} KiB`,
+  );
+}
+
+if (import.meta.main) await bench();
