@@ -127,6 +127,8 @@ interface StreamState {
 
 interface EventBatch {
   busy: boolean;
+  /** When the last batch left (performance.now()). */
+  last: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   items: {
     json: JsonObject;
@@ -134,6 +136,9 @@ interface EventBatch {
     reject: (e: unknown) => void;
   }[];
 }
+
+/** A topic with no batch sent for this long (ms) sends its next event at once. */
+const BATCH_IDLE_MS = 15;
 
 /** Device events waiting on one topic, at most (beyond: refused). */
 const MAX_BATCH_QUEUE = 4096;
@@ -903,7 +908,7 @@ export class EmbeddedBridge {
     }
     let b = this.#batches.get(topic);
     if (b === undefined) {
-      b = { busy: false, timer: undefined, items: [] };
+      b = { busy: false, last: 0, timer: undefined, items: [] };
       this.#batches.set(topic, b);
     }
     if (b.items.length >= MAX_BATCH_QUEUE) {
@@ -914,12 +919,17 @@ export class EmbeddedBridge {
     return new Promise<void>((resolve, reject) => {
       batch.items.push({ json, resolve, reject });
       if (!batch.busy && batch.timer === undefined) {
-        // Linger until the loop has handled this turn's other datagrams, so
-        // that a burst of events on one topic leaves as one message.
-        batch.timer = setTimeout(() => {
-          batch.timer = undefined;
-          if (!batch.busy) this.#flushEvents(d, topic, batch);
-        }, 0);
+        if (performance.now() - batch.last > BATCH_IDLE_MS) {
+          // A quiet topic: send at once.
+          this.#flushEvents(d, topic, batch);
+        } else {
+          // A busy topic: linger until the loop has handled this turn's other
+          // datagrams, so that a burst leaves as one message.
+          batch.timer = setTimeout(() => {
+            batch.timer = undefined;
+            if (!batch.busy) this.#flushEvents(d, topic, batch);
+          }, 0);
+        }
       }
     });
   }
@@ -928,6 +938,7 @@ export class EmbeddedBridge {
     const max = this.#batching ? this.#maxEventBatch : 1;
     const items = b.items.splice(0, max);
     b.busy = true;
+    b.last = performance.now();
     const text = items.length === 1
       ? JSON.stringify(items[0].json)
       : JSON.stringify(items.map((i) => i.json));
@@ -938,7 +949,7 @@ export class EmbeddedBridge {
     ).finally(() => {
       b.busy = false;
       if (b.items.length > 0) this.#flushEvents(d, topic, b);
-      else if (this.#batches.get(topic) === b) this.#batches.delete(topic);
+      // An idle entry is dropped by the sweep (it remembers `last` meanwhile).
     });
   }
 
@@ -1279,6 +1290,15 @@ export class EmbeddedBridge {
 
   #expire(): void {
     const now = Date.now();
+    const t = performance.now();
+    for (const [topic, b] of this.#batches) {
+      if (
+        !b.busy && b.timer === undefined && b.items.length === 0 &&
+        t - b.last > 1000
+      ) {
+        this.#batches.delete(topic);
+      }
+    }
     const grace = 3 * this.#limits.keepAliveSeconds * 1000;
     for (const s of [...this.#sessions.values()]) {
       const deadline = Math.max(s.lastHeard, s.sleepingUntil) + grace;
