@@ -54,7 +54,11 @@ export class AckMemory {
   #map = new Map<number, Entry>();
   readonly #cap: number;
 
-  /** @param capacity Most msgIds remembered (oldest forgotten). */
+  /**
+   * An empty memory.
+   *
+   * @param capacity Most msgIds remembered (oldest forgotten).
+   */
   constructor(capacity: number) {
     this.#cap = capacity;
   }

@@ -23,7 +23,11 @@ export class BoundedQueue<T> {
   /** Items dropped because the queue was full. */
   dropped = 0;
 
-  /** @param capacity Most items held (>= 1). */
+  /**
+   * An empty queue.
+   *
+   * @param capacity Most items held (>= 1).
+   */
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`capacity must be an integer >= 1, got ${capacity}`);
@@ -60,7 +64,11 @@ export class BoundedQueue<T> {
     return out;
   }
 
-  /** @returns The oldest item, removed, or `undefined` when empty. */
+  /**
+   * Remove the oldest item.
+   *
+   * @returns The oldest item, or `undefined` when empty.
+   */
   shift(): T | undefined {
     if (this.#len === 0) return undefined;
     const item = this.#buf[this.#head];
@@ -70,7 +78,11 @@ export class BoundedQueue<T> {
     return item;
   }
 
-  /** @returns The oldest item without removing it. */
+  /**
+   * Look at the oldest item without removing it.
+   *
+   * @returns The oldest item, or `undefined` when empty.
+   */
   peek(): T | undefined {
     return this.#len === 0 ? undefined : this.#buf[this.#head];
   }

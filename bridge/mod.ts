@@ -47,6 +47,14 @@ export type {
   DeviceSleepingEvent,
 } from "./bridge_events.ts";
 export type { BridgeMesh } from "./mesh_port.ts";
+// Types that the bridge's signatures mention, so that its docs are complete.
+export type * from "../core/events.ts";
+export type { PeerId, StreamId } from "../core/peer_id.ts";
+export type {
+  PressType,
+  ProtocolCrypto,
+  SensorValue,
+} from "../protocol/mod.ts";
 export {
   type BridgeLimits,
   type BridgeOptions,

@@ -66,6 +66,8 @@ export class DevicePermissions {
   readonly #reserved: readonly string[];
 
   /**
+   * Compile a device's rules.
+   *
    * @param deviceId The device's id (as it appears in `device/<id>/...`).
    * @param rules Its own rules; missing lists take the defaults.
    * @param reserved Reserved topic patterns.

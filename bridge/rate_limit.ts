@@ -23,6 +23,8 @@ export class TokenBucket {
   readonly #burst: number;
 
   /**
+   * A full bucket.
+   *
    * @param rate Tokens per second.
    * @param burst Bucket size (tokens available at once).
    * @param now The current time in ms.
@@ -87,7 +89,11 @@ export class RateLimiter {
   /** Events refused so far. */
   refused = 0;
 
-  /** @param opts Rate, burst and table bound. */
+  /**
+   * An empty table.
+   *
+   * @param opts Rate, burst and table bound.
+   */
   constructor(opts: RateLimitOptions) {
     if (!(opts.maxKeys >= 1)) throw new RangeError("maxKeys must be >= 1");
     this.#opts = opts;
@@ -125,7 +131,11 @@ export class RateLimiter {
     return this.#buckets.size;
   }
 
-  /** @param key Forget this key's bucket. */
+  /**
+   * Forget this key's bucket.
+   *
+   * @param key The key.
+   */
   forget(key: string): void {
     this.#buckets.delete(key);
   }

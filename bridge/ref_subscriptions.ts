@@ -45,7 +45,11 @@ export class RefCountedSubscriptions {
   /** Mesh calls that failed (after the holder change was recorded). */
   errors = 0;
 
-  /** @param target Where to subscribe and unsubscribe. */
+  /**
+   * An empty table.
+   *
+   * @param target Where to subscribe and unsubscribe.
+   */
   constructor(target: SubscribeTarget) {
     this.#target = target;
   }
@@ -100,6 +104,8 @@ export class RefCountedSubscriptions {
   }
 
   /**
+   * Who holds a topic.
+   *
    * @param topic The topic.
    * @returns Holders of `topic` (empty when none).
    */
