@@ -147,3 +147,6 @@ await alice.handle().closeStream(aliceCall);
 await bob.handle().closeStream(bobCall);
 await Promise.all([alice.shutdown(), bob.shutdown()]);
 await Promise.allSettled(answering);
+// js-libp2p under Deno can keep the process alive for a while after both
+// nodes stopped; the call is over, so leave now.
+Deno.exit(0);
