@@ -104,6 +104,8 @@ export interface BridgeStats {
   meshErrors: number;
   /** Mesh messages delivered to devices. */
   delivered: number;
+  /** Mesh events the bridge missed because it fell behind the node. */
+  meshLagged: number;
   /** Mesh messages too large for a device (reported to it with an Error). */
   tooLarge: number;
   /** Frames dropped because a device's outbound queue was full. */
@@ -173,6 +175,9 @@ interface Session {
   closed: boolean;
 }
 
+/** The multicast group devices send SearchGw to (docs/PROTOCOL.md 5.1). */
+const DISCOVERY_GROUP = "239.255.97.118";
+
 /** Sends in flight at once on the gateway's socket. */
 const SEND_WINDOW = 64;
 /** Concurrent receive calls on the gateway's socket. */
@@ -231,6 +236,7 @@ export class EmbeddedBridge {
     notPermitted: 0,
     meshErrors: 0,
     delivered: 0,
+    meshLagged: 0,
     tooLarge: 0,
     outboundDropped: 0,
     sleepDropped: 0,
@@ -263,6 +269,7 @@ export class EmbeddedBridge {
   #pending = new Set<Promise<unknown>>();
   #meshStreams = new Map<string, [Device, number]>();
   #ownTopics: string[] = [];
+  #multicast: Deno.MulticastV4Membership | undefined;
   #contextFlushMs: number;
   #batching: boolean;
   #maxEventBatch: number;
@@ -405,6 +412,18 @@ export class EmbeddedBridge {
         port,
       });
       const bridge = new EmbeddedBridge(mesh, conn, devices, options, limits);
+      const group = options.discoveryGroup === undefined
+        ? DISCOVERY_GROUP
+        : options.discoveryGroup;
+      const host = options.hostname ?? "0.0.0.0";
+      if (group !== null && host === "0.0.0.0") {
+        // Best effort: a host without a multicast route still gets unicast
+        // and broadcast SearchGw.
+        conn.joinMulticastV4(group, "0.0.0.0").then(
+          (m) => (bridge.#multicast = m),
+          () => {},
+        );
+      }
       const topics = options.meshTopics ?? [];
       bridge.#ownTopics = topics;
       return Promise.all(
@@ -1059,6 +1078,7 @@ export class EmbeddedBridge {
       const ev = r.value;
       try {
         if (ev.type === "message") this.#deliver(ev.topic, ev.data, undefined);
+        else if (ev.type === "lagged") this.#stats.meshLagged += ev.dropped;
         else if (ev.type === "streamData") {
           this.#onMeshStreamData(ev.streamId, ev.data);
         } else if (ev.type === "streamClosed") {
@@ -1405,6 +1425,9 @@ export class EmbeddedBridge {
       const d = this.#devices.get(topic.split("/")[1]);
       if (!b.busy && d) this.#flushEvents(d, topic, b);
     }
+    try {
+      await this.#multicast?.leave();
+    } catch { /* not a member */ }
     try {
       this.#conn.close();
     } catch { /* already closed */ }

@@ -65,6 +65,12 @@ export interface BridgeLimits {
 export interface BridgeOptions extends BridgeLimits {
   /** UDP port to listen on. @default 8888 */
   udpPort?: number;
+  /**
+   * Multicast group joined for gateway discovery (SearchGw) when bound to
+   * 0.0.0.0; `null` to join none. Unicast and broadcast SearchGw are
+   * answered either way. @default "239.255.97.118"
+   */
+  discoveryGroup?: string | null;
   /** Address to bind. @default "0.0.0.0" */
   hostname?: string;
   /** The known devices and their keys. */
