@@ -577,3 +577,26 @@ Deno.test("bridge: a device stream reaches a mesh peer and back; loss is counted
     await r.stop();
   }
 });
+
+Deno.test("EmbeddedBridge.start() without --unstable-net rejects with UnstableApiError", async () => {
+  // deno-lint-ignore no-explicit-any
+  const d = Deno as any;
+  const orig = d.listenDatagram;
+  d.listenDatagram = undefined; // what Deno looks like without the flag
+  try {
+    await assert.rejects(
+      EmbeddedBridge.start({
+        subscribe: async () => {},
+        unsubscribe: async () => {},
+        publish: async () => {},
+        events: () => {
+          throw new Error("not reached");
+        },
+      }, { devices: {} }),
+      (e: Error) =>
+        e.name === "UnstableApiError" && /--unstable-net/.test(e.message),
+    );
+  } finally {
+    d.listenDatagram = orig;
+  }
+});
