@@ -24,3 +24,5 @@ for (const area of wanted) {
   }
   console.log(`(${area}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
 }
+// A stopped js-libp2p node can keep the process alive: exit explicitly.
+Deno.exit(0);
