@@ -15,12 +15,25 @@
  *   under `device/<id>/#` only and subscribes to anything; nobody touches the
  *   context topics or another device's topics), QoS 1 acked only after the
  *   mesh accepted the message, duplicates published once;
- * - device events: ButtonPress → `device/<id>/button`, SensorUpdate →
- *   `device/<id>/sensor/<name>` plus the context at `avi.sensors.<id>.<name>`
- *   (formats in `device_events.ts`);
+ * - device events: ButtonPress → `device/<id>/button` as JSON
+ *   `{button_id, type, data, ts}`; SensorUpdate → `device/<id>/sensor/<name>`
+ *   as JSON `{name, data: {value, unit, custom}, ts}`, and the same object in
+ *   the shared context at `avi.sensors.<id>.<name>` (written at most every
+ *   `contextFlushMs`). Under load, events that pile up on one topic travel as
+ *   one mesh message holding a JSON array of them (`batchEvents`), so a
+ *   subscriber reads `Array.isArray(v) ? v : [v]`;
  * - device streams relayed to mesh streams, sleeping devices with a bounded
  *   queue, gateway discovery answers;
- * - every table bounded and every rate limited ({@linkcode BridgeLimits}).
+ * - every table bounded and every rate limited ({@linkcode BridgeLimits},
+ *   defaults in {@linkcode DEFAULT_LIMITS}); a slow device never blocks the
+ *   mesh (its outbound queue drops the oldest, counted) and a slow mesh never
+ *   blocks the devices (QoS 1 beyond `maxInflightPerDevice` is left for the
+ *   device to retransmit).
+ *
+ * Wildcard subscriptions (`home/#`) match the messages of every topic the
+ * gateway node is subscribed to: devices' exact subscriptions, `meshTopics`,
+ * and the application's own. The gateway's crypto is native (node:crypto),
+ * with the same results as the protocol's pure-JS `nobleCrypto`.
  *
  * @example
  * ```ts ignore
