@@ -206,15 +206,20 @@ async function audioCall(
   to: AviP2pHandle,
   toPeer: PeerId,
 ): Promise<void> {
-  const toEvents = to.events();
-  const answering = (async () => {
-    for await (const ev of toEvents) {
-      if (ev.type === "streamRequested") {
-        await to.acceptStream(ev.streamId);
-        return ev.streamId;
-      }
+  // One iterator for the whole call: leaving a `for await` would end it.
+  const toEvents = to.events()[Symbol.asyncIterator]();
+  const next = async (type: AviEvent["type"]): Promise<AviEvent> => {
+    for (;;) {
+      const r = await toEvents.next();
+      if (r.done) throw new Error(`no ${type} event arrived`);
+      if (r.value.type === type) return r.value;
     }
-    throw new Error("no stream request arrived");
+  };
+  const answering = (async () => {
+    const ev = await next("streamRequested");
+    if (ev.type !== "streamRequested") throw new Error("unreachable");
+    await to.acceptStream(ev.streamId);
+    return ev.streamId;
   })();
   const id = await from.requestStream(toPeer, "voice", { mode: "realtime" });
   const inbound = await answering;
@@ -242,7 +247,9 @@ async function audioCall(
     } ms`,
   );
   await from.closeStream(id);
-  for await (const ev of toEvents) {
-    if (ev.type === "streamClosed" && ev.streamId === inbound) break;
+  const closed = await next("streamClosed");
+  if (closed.type === "streamClosed" && closed.reason !== "remote") {
+    throw new Error(`the receiver saw the stream close as ${closed.reason}`);
   }
+  await toEvents.return?.();
 }
