@@ -11,7 +11,9 @@ const AREAS = ["protocol", "context", "pubsub", "streams", "bridge", "xs"];
 const wanted = Deno.args.length > 0 ? Deno.args : AREAS;
 for (const area of wanted) {
   if (!AREAS.includes(area)) {
-    console.error(`Unknown benchmark area "${area}"; known: ${AREAS.join(", ")}`);
+    console.error(
+      `Unknown benchmark area "${area}"; known: ${AREAS.join(", ")}`,
+    );
     Deno.exit(2);
   }
   console.log(`\n=== ${area} ===`);
@@ -22,7 +24,9 @@ for (const area of wanted) {
   } catch (error) {
     console.error(`benchmark ${area} failed:`, error);
   }
-  console.log(`(${area}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  console.log(
+    `(${area}: ${((performance.now() - started) / 1000).toFixed(1)} s)`,
+  );
 }
 // A stopped js-libp2p node can keep the process alive: exit explicitly.
 Deno.exit(0);
