@@ -175,6 +175,8 @@ interface Session {
   closed: boolean;
 }
 
+const UTF8 = new TextEncoder();
+
 /** The multicast group devices send SearchGw to (docs/PROTOCOL.md 5.1). */
 const DISCOVERY_GROUP = "239.255.97.118";
 
@@ -922,7 +924,7 @@ export class EmbeddedBridge {
       return this.#publish(
         d,
         topic,
-        new TextEncoder().encode(JSON.stringify(json)),
+        UTF8.encode(JSON.stringify(json)),
       );
     }
     let b = this.#batches.get(topic);
@@ -962,7 +964,7 @@ export class EmbeddedBridge {
       ? JSON.stringify(items[0].json)
       : JSON.stringify(items.map((i) => i.json));
     if (items.length > 1) this.#stats.batches++;
-    this.#publish(d, topic, new TextEncoder().encode(text)).then(
+    this.#publish(d, topic, UTF8.encode(text)).then(
       () => items.forEach((i) => i.resolve()),
       (e) => items.forEach((i) => i.reject(e)),
     ).finally(() => {

@@ -1,6 +1,6 @@
 /**
  * Token-bucket rate limits: one bucket per key (a source address, a device),
- * in a table bounded by `maxKeys` that forgets the least recently used key.
+ * in a table bounded by `maxKeys` that forgets the oldest key.
  *
  * @module
  */
@@ -69,7 +69,7 @@ export interface RateLimitOptions {
   rate: number;
   /** Burst per key. */
   burst: number;
-  /** Most keys tracked; the least recently used is forgotten beyond. */
+  /** Most keys tracked; the oldest is forgotten beyond. */
   maxKeys: number;
 }
 
@@ -112,15 +112,14 @@ export class RateLimiter {
     let b = this.#buckets.get(key);
     if (b === undefined) {
       if (this.#buckets.size >= this.#opts.maxKeys) {
-        // Forget the least recently used key (first in insertion order).
+        // Forget the oldest key (first in insertion order). A forgotten key
+        // comes back with a full bucket: eviction never hurts a sender.
         const oldest = this.#buckets.keys().next().value as string;
         this.#buckets.delete(oldest);
       }
       b = new TokenBucket(this.#opts.rate, this.#opts.burst, now);
-    } else {
-      this.#buckets.delete(key);
+      this.#buckets.set(key, b);
     }
-    this.#buckets.set(key, b);
     const ok = b.take(now, n);
     if (!ok) this.refused++;
     return ok;
