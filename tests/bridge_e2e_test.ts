@@ -600,3 +600,63 @@ Deno.test("EmbeddedBridge.start() without --unstable-net rejects with UnstableAp
     d.listenDatagram = orig;
   }
 });
+
+Deno.test("bridge: a mesh that stops accepting publishes does not block the devices", async () => {
+  // A stuck mesh (a fake is enough here: this is the bridge's own behaviour).
+  const stuck: Promise<void>[] = [];
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const bridge = await EmbeddedBridge.start({
+    subscribe: async () => {},
+    unsubscribe: async () => {},
+    publish: () => {
+      const p = gate;
+      stuck.push(p);
+      return p;
+    },
+    events: () => {
+      const it: AsyncIterableIterator<AviEvent> = {
+        [Symbol.asyncIterator]: () => it,
+        next: () => gate.then(() => ({ done: true, value: undefined })),
+        return: () => Promise.resolve({ done: true, value: undefined }),
+      };
+      return it;
+    },
+  }, {
+    udpPort: 0,
+    hostname: "127.0.0.1",
+    devices: { "1": KEY1 },
+    maxInflightPerDevice: 8,
+  });
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: bridge.port,
+    rtoMs: 5000,
+  });
+  try {
+    await d1.connect();
+    const pending = Array.from(
+      { length: 20 },
+      (_, i) => d1.publish("device/1/x", te.encode(String(i))),
+    );
+    await until(() => stuck.length === 8 && bridge.stats().rateLimited >= 12);
+    // The device is still served: pings answered, subscriptions acked.
+    const pongs = d1.received.filter((m) => m.type === "pong").length;
+    d1.sendMessage({ type: "ping" });
+    await until(() =>
+      d1.received.filter((m) => m.type === "pong").length > pongs
+    );
+    assert.equal(await d1.subscribe("home/y"), 0);
+    // The mesh recovers: the 8 in flight are acked.
+    release();
+    await until(() =>
+      d1.received.filter((m) => m.type === "ack" && m.code === 0).length >= 8
+    );
+    void pending;
+  } finally {
+    release();
+    await d1.close();
+    await bridge.close();
+  }
+});
