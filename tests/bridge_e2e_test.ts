@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../core/events.ts";
+import type { PeerId } from "../core/peer_id.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
 import type { BridgeEvent, BridgeOptions } from "../bridge/mod.ts";
 import {
@@ -656,6 +657,71 @@ Deno.test("bridge: a mesh that stops accepting publishes does not block the devi
     void pending;
   } finally {
     release();
+    await d1.close();
+    await bridge.close();
+  }
+});
+
+Deno.test("bridge: a burst for a device is bounded by its outbound queue; the mesh side never waits", async () => {
+  let push: (e: AviEvent) => void = () => {};
+  const queue: AviEvent[] = [];
+  let waiter: ((r: IteratorResult<AviEvent>) => void) | undefined;
+  let done = false;
+  push = (e) => {
+    if (waiter) {
+      const w = waiter;
+      waiter = undefined;
+      w({ done: false, value: e });
+    } else queue.push(e);
+  };
+  const it: AsyncIterableIterator<AviEvent> = {
+    [Symbol.asyncIterator]: () => it,
+    next: () => {
+      const e = queue.shift();
+      if (e) return Promise.resolve({ done: false, value: e });
+      if (done) return Promise.resolve({ done: true, value: undefined });
+      return new Promise((r) => (waiter = r));
+    },
+    return: () => {
+      done = true;
+      waiter?.({ done: true, value: undefined });
+      return Promise.resolve({ done: true, value: undefined });
+    },
+  };
+  const bridge = await EmbeddedBridge.start({
+    subscribe: async () => {},
+    unsubscribe: async () => {},
+    publish: async () => {},
+    events: () => it,
+  }, {
+    udpPort: 0,
+    hostname: "127.0.0.1",
+    devices: { "1": KEY1 },
+    maxOutboundPerDevice: 4,
+  });
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: bridge.port,
+  });
+  try {
+    await d1.connect();
+    assert.equal(await d1.subscribe("home/burst"), 0);
+    for (let i = 0; i < 500; i++) {
+      push({
+        type: "message",
+        from: "peer" as PeerId,
+        topic: "home/burst",
+        data: te.encode(String(i)),
+      });
+    }
+    await until(() => queue.length === 0, 10_000, "the mesh events consumed");
+    assert.ok(bridge.tableSizes().queuedFrames <= 4);
+    await until(() => d1.inbox.some((m) => td.decode(m.data) === "499"));
+    const st = bridge.stats();
+    assert.ok(st.outboundDropped > 0, "the oldest were dropped, counted");
+    assert.ok(d1.inbox.length < 500);
+  } finally {
     await d1.close();
     await bridge.close();
   }
