@@ -8,10 +8,12 @@ import type { PeerId } from "../core/peer_id.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
 import type { BridgeEvent, BridgeOptions } from "../bridge/mod.ts";
 import {
+  createHello,
   decodeFrame,
   encodeSearchGw,
   ErrorCode,
   type Message,
+  nobleCrypto,
 } from "../protocol/mod.ts";
 import { RawDevice } from "./support/bridge_device.ts";
 import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
@@ -723,6 +725,65 @@ Deno.test("bridge: a burst for a device is bounded by its outbound queue; the me
     assert.ok(d1.inbox.length < 500);
   } finally {
     await d1.close();
+    await bridge.close();
+  }
+});
+
+Deno.test("bridge: a replayed Hello of an older handshake is refused with 'replayed' and makes no session", async () => {
+  const bridge = await EmbeddedBridge.start({
+    subscribe: async () => {},
+    unsubscribe: async () => {},
+    publish: async () => {},
+    events: () => {
+      const it: AsyncIterableIterator<AviEvent> = {
+        [Symbol.asyncIterator]: () => it,
+        next: () => new Promise(() => {}),
+        return: () => Promise.resolve({ done: true, value: undefined }),
+      };
+      return it;
+    },
+  }, { udpPort: 0, hostname: "127.0.0.1", devices: { "1": KEY1 } });
+  const sock = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const to: Deno.NetAddr = {
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: bridge.port,
+  };
+  const c = nobleCrypto({ random: (b) => crypto.getRandomValues(b) });
+  const ask = async (b: Uint8Array) => {
+    await sock.send(b, to);
+    const [answer] = await sock.receive();
+    return decodeFrame(answer);
+  };
+  const handshake = async (nonce: Uint8Array) => {
+    const first = await ask(
+      createHello(c, { deviceId: 1, key: KEY1, clientNonce: nonce }),
+    );
+    assert.equal(first.kind, "cookie");
+    const second = createHello(c, {
+      deviceId: 1,
+      key: KEY1,
+      clientNonce: nonce,
+      cookie: first.kind === "cookie" ? first.cookie : undefined,
+    });
+    assert.equal((await ask(second)).kind, "welcome");
+    return second;
+  };
+  try {
+    const oldHello = await handshake(new Uint8Array(16).fill(1));
+    await handshake(new Uint8Array(16).fill(2));
+    assert.equal(bridge.stats().sessions, 2);
+    const answer = await ask(oldHello);
+    assert.equal(answer.kind, "reject");
+    if (answer.kind === "reject") assert.equal(answer.code, ErrorCode.REPLAYED);
+    assert.equal(bridge.stats().sessions, 2);
+    assert.equal(bridge.devices().length, 1);
+  } finally {
+    sock.close();
     await bridge.close();
   }
 });
