@@ -315,11 +315,20 @@ export class EmbeddedBridge {
         inflight: 0,
       });
     }
+    // A topic the application itself already subscribed to through the same
+    // handle stays the application's: the bridge never unsubscribes it.
+    const external = new Set<string>();
     this.#refs = new RefCountedSubscriptions({
       subscribe: async (t) => {
+        const have = await mesh.subscriptions?.();
+        if (have?.includes(t)) {
+          external.add(t);
+          return;
+        }
         await mesh.subscribe(t);
       },
       unsubscribe: async (t) => {
+        if (external.delete(t)) return;
         await mesh.unsubscribe(t);
       },
     });

@@ -32,6 +32,8 @@ export interface BridgeMesh {
   subscribe(topic: string): Promise<unknown> | unknown;
   /** Unsubscribe the node from a topic. */
   unsubscribe(topic: string): Promise<unknown> | unknown;
+  /** The node's own subscriptions (so the bridge leaves the application's alone). */
+  subscriptions?(): Promise<string[]>;
   /** Publish; resolves once the mesh accepted the message. */
   publish(topic: string, data: Uint8Array): Promise<unknown>;
   /** The node's events (only `message` and stream events are used). */

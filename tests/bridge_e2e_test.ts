@@ -787,3 +787,27 @@ Deno.test("bridge: a replayed Hello of an older handshake is refused with 'repla
     await bridge.close();
   }
 });
+
+Deno.test("bridge: a topic the application subscribed to itself stays subscribed when devices leave it", async () => {
+  const r = await rig();
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: r.bridge.port,
+  });
+  try {
+    await r.gw.handle().subscribe("home/app");
+    await d1.connect();
+    assert.equal(await d1.subscribe("home/app"), 0);
+    assert.equal(await d1.subscribe("home/dev"), 0);
+    assert.equal(await d1.unsubscribe("home/app"), 0);
+    assert.equal(await d1.unsubscribe("home/dev"), 0);
+    await until(async () =>
+      !(await r.gw.handle().subscriptions()).includes("home/dev")
+    );
+    assert.ok((await r.gw.handle().subscriptions()).includes("home/app"));
+  } finally {
+    await d1.close();
+    await r.stop();
+  }
+});
