@@ -23,6 +23,7 @@ export {
   StreamNotFoundError,
   StreamRejectedError,
   TooLargeError,
+  UnstableApiError,
 } from "./core/errors.ts";
 export type * from "./core/events.ts";
 export type { PeerId, StreamId } from "./core/peer_id.ts";
