@@ -24,6 +24,7 @@ import type {
   PrivateKey,
 } from "@libp2p/interface";
 import type { ResolvedConfig } from "./config.ts";
+import { patchEd25519KeyCache } from "./_ed25519_cache.ts";
 
 /** The Identify protocol version every mesh node announces. */
 export const IDENTIFY_PROTOCOL_VERSION = "/avi/1.0.0";
@@ -80,6 +81,7 @@ export async function buildLibp2p(
   gater: ConnectionGater,
 ): Promise<MeshLibp2p> {
   patchBroadcastChannelUnref();
+  await patchEd25519KeyCache();
   const host = config.listenHost;
   const listen = host.includes(":")
     ? `/ip6/${host}/tcp/${config.listenPort}`
