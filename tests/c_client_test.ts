@@ -1,0 +1,483 @@
+/**
+ * The device protocol document is enough to write a C client: a client in C
+ * (tests/c_client/avi_client.c, written from docs/PROTOCOL.md alone, OpenSSL
+ * libcrypto for the primitives) talks to a real EmbeddedBridge on a real
+ * mesh node, and a second real mesh node sees its messages and reaches it.
+ */
+import assert from "node:assert/strict";
+import type { AviEvent, MessageEvent } from "../core/events.ts";
+import { EmbeddedBridge } from "../bridge/mod.ts";
+import type { AviP2p } from "../mesh/mod.ts";
+import {
+  answerHello,
+  decodeFrame,
+  type Message,
+  nobleCrypto,
+  type SecureSession,
+} from "../protocol/mod.ts";
+import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+
+const SOURCE = new URL("./c_client/avi_client.c", import.meta.url).pathname;
+const DEVICE_ID = 42;
+const KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+const WRONG_KEY = "ff".repeat(32);
+const td = new TextDecoder();
+const te = new TextEncoder();
+
+let binary: string | undefined;
+
+/** Compiles the client once; fails clearly when cc or OpenSSL is missing. */
+async function compile(): Promise<string> {
+  if (binary) return binary;
+  const dir = await Deno.makeTempDir({ prefix: "avi_c_client_" });
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* already gone */ }
+  });
+  const out = `${dir}/avi_client`;
+  let result: Deno.CommandOutput;
+  try {
+    result = await new Deno.Command("cc", {
+      args: ["-O2", "-Wall", "-Werror", "-o", out, SOURCE, "-lcrypto"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (e) {
+    throw new Error(
+      `cannot run the C compiler "cc" (install a C toolchain): ${e}`,
+    );
+  }
+  if (!result.success) {
+    throw new Error(
+      "compiling tests/c_client/avi_client.c failed (a C compiler and the " +
+        "OpenSSL 3 headers, e.g. libssl-dev, are needed):\n" +
+        td.decode(result.stderr),
+    );
+  }
+  binary = out;
+  return out;
+}
+
+/** A running client: its stdout lines as they come, and its end. */
+interface Client {
+  lines: string[];
+  stderr: () => string;
+  done: Promise<Deno.CommandStatus>;
+  kill: () => void;
+}
+
+function spawn(bin: string, args: string[]): Client {
+  const child = new Deno.Command(bin, {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  let err = "";
+  const readOut = (async () => {
+    let rest = "";
+    for await (
+      const chunk of child.stdout.pipeThrough(new TextDecoderStream())
+    ) {
+      rest += chunk;
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      lines.push(...parts);
+    }
+    if (rest) lines.push(rest);
+  })();
+  const readErr = (async () => {
+    for await (
+      const chunk of child.stderr.pipeThrough(new TextDecoderStream())
+    ) {
+      err += chunk;
+    }
+  })();
+  const done = (async () => {
+    const status = await child.status;
+    await readOut;
+    await readErr;
+    return status;
+  })();
+  return {
+    lines,
+    stderr: () => err,
+    done,
+    kill: () => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already ended */ }
+    },
+  };
+}
+
+interface Rig {
+  gw: AviP2p;
+  peer?: AviP2p;
+  bridge: EmbeddedBridge;
+  peerMsgs: MessageEvent[];
+  stop: () => Promise<void>;
+}
+
+async function rig(withPeer: boolean): Promise<Rig> {
+  const gw = await startNode({ nodeName: "gateway" });
+  const peer = withPeer
+    ? await startNode({
+      nodeName: "peer",
+      bootstrapPeers: [gw.listenAddresses[0]],
+    })
+    : undefined;
+  const bridge = await EmbeddedBridge.start(gw.handle(), {
+    udpPort: 0,
+    hostname: "127.0.0.1",
+    devices: { [String(DEVICE_ID)]: KEY },
+  });
+  const peerMsgs: MessageEvent[] = [];
+  const ev = peer?.events();
+  const peerLoop = ev
+    ? (async () => {
+      for await (const e of ev as AsyncIterable<AviEvent>) {
+        if (e.type === "message") peerMsgs.push(e);
+      }
+    })()
+    : Promise.resolve();
+  return {
+    gw,
+    peer,
+    bridge,
+    peerMsgs,
+    stop: async () => {
+      await bridge.close();
+      await ev?.return?.();
+      await peerLoop;
+      await shutdownAll(peer, gw);
+    },
+  };
+}
+
+/** The peer subscribes to `topic` and the gateway node sees it there. */
+async function meshReady(r: Rig, topic: string): Promise<void> {
+  await r.peer!.handle().subscribe(topic);
+  await until(
+    async () =>
+      (await r.gw.handle().topicPeers(topic)).includes(r.peer!.peerId),
+    20_000,
+    `gateway to see the peer on ${topic}`,
+  );
+}
+
+Deno.test("c client: reproduces the worked examples of PROTOCOL.md section 8", async () => {
+  const bin = await compile();
+  const out = await new Deno.Command(bin, {
+    args: ["selftest"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = td.decode(out.stdout);
+  assert.equal(out.code, 0, text + td.decode(out.stderr));
+  assert.match(text, /^SELFTEST PASS$/m);
+  assert.doesNotMatch(text, /FAIL/);
+  // Every example of section 8 was checked.
+  for (
+    const what of [
+      "first Hello",
+      "Cookie",
+      "second Hello",
+      "K_d2g",
+      "K_g2d",
+      "Welcome opens to [1024, 30, 7]",
+      "first sealed frame (Subscribe, seq 1)",
+      "second sealed frame (SensorUpdate, seq 2)",
+      "Reject unknown session",
+      "SearchGw",
+      "GwInfo",
+    ]
+  ) {
+    assert.ok(text.includes(`SELFTEST ok ${what}\n`), what);
+  }
+});
+
+Deno.test("c client: handshake, subscribe, QoS 1 publish, sensor, button, ping, and a mesh message back", async () => {
+  const bin = await compile();
+  const r = await rig(true);
+  const base = `device/${DEVICE_ID}`;
+  let client: Client | undefined;
+  try {
+    for (const t of [`${base}/data`, `${base}/button`, `${base}/sensor/temp`]) {
+      await meshReady(r, t);
+    }
+    client = spawn(bin, [
+      "127.0.0.1",
+      String(r.bridge.port),
+      String(DEVICE_ID),
+      KEY,
+      "run",
+      "home/cmd",
+    ]);
+    const c = client;
+    const failed = () => c.stderr().includes("error:");
+    await until(
+      () => c.lines.includes("READY") || failed(),
+      30_000,
+      "the C client to be READY",
+    );
+    assert.ok(!failed(), c.stderr());
+    assert.match(
+      c.lines[0],
+      /^WELCOME sid=[0-9a-f]{8} max_frame=1024 keepalive=30 gateway=\d+$/,
+    );
+    for (
+      const l of [
+        "SUBACK code=0",
+        "ACK publish code=0",
+        "ACK sensor code=0",
+        "ACK button code=0",
+        "PONG",
+      ]
+    ) {
+      assert.ok(c.lines.includes(l), `${l} in ${c.lines.join(" | ")}`);
+    }
+
+    // Device -> mesh: the QoS 1 publish, the button and the sensor events.
+    await until(
+      () =>
+        [`${base}/data`, `${base}/button`, `${base}/sensor/temp`].every((t) =>
+          r.peerMsgs.some((m) => m.topic === t)
+        ),
+      20_000,
+      "the device's three messages at the peer",
+    );
+    const data = r.peerMsgs.find((m) => m.topic === `${base}/data`)!;
+    assert.equal(td.decode(data.data), "hello from C");
+    assert.equal(data.from, r.gw.peerId);
+    const button = JSON.parse(
+      td.decode(r.peerMsgs.find((m) => m.topic === `${base}/button`)!.data),
+    );
+    assert.equal(button.button_id, 1);
+    assert.equal(button.type, "double");
+    assert.deepEqual(button.data, { room: "lab" });
+    assert.equal(typeof button.ts, "number");
+    const sensor = JSON.parse(
+      td.decode(
+        r.peerMsgs.find((m) => m.topic === `${base}/sensor/temp`)!.data,
+      ),
+    );
+    assert.deepEqual(
+      [sensor.name, sensor.data.value, sensor.data.unit, sensor.data.custom],
+      ["temp", 21.5, "C", null],
+    );
+
+    // Mesh -> device: the peer publishes on the subscribed topic.
+    await until(
+      async () =>
+        (await r.peer!.handle().topicPeers("home/cmd")).includes(r.gw.peerId),
+      20_000,
+      "the peer to see the gateway on home/cmd",
+    );
+    const hasMessage = () => c.lines.some((l) => l.startsWith("MESSAGE "));
+    for (let i = 0; i < 40 && !hasMessage() && !failed(); i++) {
+      await r.peer!.handle().publish("home/cmd", te.encode("on"));
+      await until(() => hasMessage() || failed(), 500).catch(() => {});
+    }
+    const status = await c.done;
+    assert.equal(status.code, 0, c.stderr());
+    const msg = c.lines.find((l) => l.startsWith("MESSAGE "))!;
+    const m = /^MESSAGE qos=([01]) topic=(\S+) data=([0-9a-f]*)$/.exec(msg);
+    assert.ok(m, msg);
+    assert.equal(m[2], "home/cmd");
+    assert.equal(m[3], "6f6e"); // "on"
+    assert.equal(c.lines.at(-1), "DONE");
+    // The Disconnect [18, 0] closed the session at the gateway.
+    await until(
+      () => r.bridge.devices().length === 0,
+      10_000,
+      "session closed",
+    );
+  } finally {
+    client?.kill();
+    await client?.done;
+    await r.stop();
+  }
+});
+
+Deno.test("c client: a wrong key is refused with Reject not authorised", async () => {
+  const bin = await compile();
+  const r = await rig(false);
+  let client: Client | undefined;
+  try {
+    client = spawn(bin, [
+      "127.0.0.1",
+      String(r.bridge.port),
+      String(DEVICE_ID),
+      WRONG_KEY,
+      "handshake",
+    ]);
+    const status = await client.done;
+    assert.equal(status.code, 1);
+    assert.ok(client.lines.includes("REJECT code=3"), client.lines.join("|"));
+    assert.match(client.stderr(), /Reject not authorised \(code 3\)/);
+    assert.equal(r.bridge.devices().length, 0);
+
+    // The right key, same gateway: accepted.
+    client = spawn(bin, [
+      "127.0.0.1",
+      String(r.bridge.port),
+      String(DEVICE_ID),
+      KEY,
+      "handshake",
+    ]);
+    const ok = await client.done;
+    assert.equal(ok.code, 0, client.stderr());
+    assert.match(client.lines[0], /^WELCOME /);
+  } finally {
+    client?.kill();
+    await client?.done;
+    await r.stop();
+  }
+});
+
+/**
+ * A scripted gateway (the protocol module's gateway side, no mesh) that
+ * exercises what the real bridge never does: it withholds the first Ack of
+ * the QoS 1 Publish (the client must retransmit: same msgId, new sequence
+ * number), Pings the device (it must answer Pong), and sends a QoS 1
+ * Message twice (acknowledged twice, delivered once).
+ */
+Deno.test("c client: retransmits QoS 1, answers Ping, acknowledges and deduplicates QoS 1 Messages", async () => {
+  const bin = await compile();
+  const c = nobleCrypto({ random: (b) => crypto.getRandomValues(b) });
+  const key = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) key[i] = i;
+  const sock = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const port = (sock.addr as Deno.NetAddr).port;
+  const secret = crypto.getRandomValues(new Uint8Array(32));
+  const got: Message[] = [];
+  const seqs: number[] = [];
+  let session: SecureSession | undefined;
+  let peer: Deno.NetAddr | undefined;
+  const send = (m: Message) =>
+    sock.send(session!.sealMessage(m, new Uint8Array(1024)), peer!);
+  let publishes = 0;
+  const loop = (async () => {
+    for await (const [data, from] of sock) {
+      const f = decodeFrame(data);
+      const addr = from as Deno.NetAddr;
+      if (f.kind === "hello") {
+        const o = answerHello(c, f, data, {
+          cookieSecret: secret,
+          now: Math.floor(Date.now() / 1000),
+          source: `${addr.hostname}:${addr.port}`,
+          lookupKey: (id) => id === DEVICE_ID ? key : undefined,
+          sessionId: 0x0badcafe,
+          gatewayId: 9,
+        });
+        if (o.action === "accept") {
+          session = o.session;
+          peer = addr;
+        }
+        await sock.send(o.reply, addr);
+        continue;
+      }
+      if (f.kind !== "sealed" || session === undefined) continue;
+      const seq = f.seq;
+      const m = session.openMessage(f);
+      if (typeof m === "number") continue;
+      got.push(m);
+      seqs.push(seq);
+      switch (m.type) {
+        case "subscribe":
+          await send({ type: "subscribeAck", msgId: m.msgId, code: 0 });
+          break;
+        case "publish":
+          // The first transmission is "lost": no Ack.
+          if (++publishes >= 2) {
+            await send({ type: "ack", msgId: m.msgId, code: 0 });
+          }
+          break;
+        case "sensorUpdate":
+        case "buttonPress":
+          await send({ type: "ack", msgId: m.msgId, code: 0 });
+          break;
+        case "ping":
+          await send({ type: "pong" });
+          // Then the gateway Pings, and sends a QoS 1 Message twice on
+          // another topic, then once on the subscribed one.
+          await send({ type: "ping" });
+          for (let i = 0; i < 2; i++) {
+            await send({
+              type: "message",
+              msgId: 77,
+              qos: 1,
+              topic: "other/topic",
+              data: te.encode("dup"),
+            });
+          }
+          break;
+        case "ack":
+          if (
+            m.msgId === 77 && got.filter((x) => x.type === "ack").length === 2
+          ) {
+            await send({
+              type: "message",
+              msgId: 0,
+              qos: 0,
+              topic: "home/cmd",
+              data: te.encode("end"),
+            });
+          }
+          break;
+        case "disconnect":
+          return;
+      }
+    }
+  })();
+  const client = spawn(bin, [
+    "127.0.0.1",
+    String(port),
+    String(DEVICE_ID),
+    KEY,
+    "run",
+    "home/cmd",
+  ]);
+  try {
+    const status = await client.done;
+    assert.equal(status.code, 0, client.stderr());
+    await loop;
+    const pubs = got.flatMap((m, i) =>
+      m.type === "publish" ? [{ m, seq: seqs[i] }] : []
+    );
+    assert.equal(pubs.length, 2, "the Publish was retransmitted once");
+    assert.equal(pubs[0].m.msgId, pubs[1].m.msgId, "same msgId");
+    assert.ok(pubs[1].seq > pubs[0].seq, "in a new Sealed frame");
+    assert.equal(pubs[0].m.type === "publish" && pubs[0].m.qos, 1);
+    assert.ok(got.some((m) => m.type === "pong"), "the device answered Ping");
+    assert.ok(client.lines.includes("PING answered"));
+    const acks77 = got.filter((m) =>
+      m.type === "ack" && m.msgId === 77 && m.code === 0
+    );
+    assert.equal(acks77.length, 2, "both copies acknowledged");
+    const dupLines = client.lines.filter((l) =>
+      l.startsWith("MESSAGE qos=1 topic=other/topic ")
+    );
+    assert.deepEqual(dupLines, [
+      "MESSAGE qos=1 topic=other/topic data=" + "647570",
+    ]);
+    assert.ok(
+      client.lines.includes("MESSAGE qos=0 topic=home/cmd data=656e64"),
+    );
+    assert.deepEqual(got.at(-1), { type: "disconnect", sleepSeconds: 0 });
+    // Sequence numbers of the device direction: 1, 2, 3, ... no gaps.
+    assert.deepEqual(seqs, seqs.map((_, i) => i + 1));
+  } finally {
+    client.kill();
+    await client.done;
+    sock.close();
+    await loop.catch(() => {});
+  }
+});
