@@ -92,9 +92,9 @@ export interface BridgeStats {
   replayed: number;
   /** Sealed frames whose tag did not verify. */
   forged: number;
-  /** Mesh messages published for devices (a batch counts once). */
+  /** Mesh messages published for devices (an envelope counts once). */
   published: number;
-  /** Mesh messages that carried more than one device event. */
+  /** Mesh messages that carried more than one device event (envelopes). */
   batches: number;
   /** QoS 1 retransmissions recognised and acknowledged again. */
   duplicates: number;
@@ -127,22 +127,18 @@ interface StreamState {
   seqOut: number;
 }
 
-interface EventBatch {
-  busy: boolean;
-  /** When the last batch left (performance.now()). */
-  last: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  items: {
-    json: JsonObject;
-    resolve: () => void;
-    reject: (e: unknown) => void;
-  }[];
+interface QueuedEvent {
+  d: Device;
+  topic: string;
+  data: Uint8Array;
+  resolve: () => void;
+  reject: (e: unknown) => void;
 }
 
-/** A topic with no batch sent for this long (ms) sends its next event at once. */
+/** With no batch sent for this long (ms), the next event leaves at once. */
 const BATCH_IDLE_MS = 15;
 
-/** Device events waiting on one topic, at most (beyond: refused). */
+/** Device events waiting for the mesh, at most (beyond: refused). */
 const MAX_BATCH_QUEUE = 4096;
 
 interface Device {
@@ -402,10 +398,10 @@ export class EmbeddedBridge {
         );
       }
       const mb = options.maxEventBatch ?? 64;
-      if (!Number.isInteger(mb) || mb < 1 || mb > 4096) {
+      if (!Number.isInteger(mb) || mb < 1 || mb > 1024) {
         throw new ConfigError(
           "maxEventBatch",
-          "must be an integer from 1 to 4096",
+          "must be an integer from 1 to 1024",
         );
       }
       for (const p of options.reservedTopics ?? []) validatePattern(p);
@@ -919,68 +915,86 @@ export class EmbeddedBridge {
     this.#deliver(topic, data, d);
   }
 
-  #batches = new Map<string, EventBatch>();
+  #evQueue: QueuedEvent[] = [];
+  #evBusy = false;
+  #evLast = 0;
+  #evLastSize = 0;
+  #evTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
-   * Publish a device event (button, sensor) as JSON. While a publish on the
-   * same topic is in flight, later events wait and then go together as one
-   * mesh message holding a JSON array (at most `maxEventBatch`), so a busy
-   * topic costs one signed gossip message per batch, not per event; a quiet
-   * one still gets each event at once, as a single JSON object.
+   * Publish a device event (button, sensor) as JSON, one event per mesh
+   * message payload. While an earlier publish is in flight, later events
+   * (on any topics) wait and then leave together as one envelope
+   * (`publishBatch`, at most `maxEventBatch` events), so a busy gateway costs
+   * one signed gossip message per batch, not per event; subscribers still
+   * get one ordinary `message` event per device event. A quiet gateway sends
+   * each event at once, as a plain message on its topic.
    */
   #publishEvent(d: Device, topic: string, json: JsonObject): Promise<void> {
-    if (!this.#batching) {
-      return this.#publish(
-        d,
-        topic,
-        UTF8.encode(JSON.stringify(json)),
-      );
+    const data = UTF8.encode(JSON.stringify(json));
+    if (!this.#batching || this.#mesh.publishBatch === undefined) {
+      return this.#publish(d, topic, data);
     }
-    let b = this.#batches.get(topic);
-    if (b === undefined) {
-      b = { busy: false, last: 0, timer: undefined, items: [] };
-      this.#batches.set(topic, b);
-    }
-    if (b.items.length >= MAX_BATCH_QUEUE) {
+    if (this.#evQueue.length >= MAX_BATCH_QUEUE) {
       this.#stats.rateLimited++;
       return Promise.reject(new Error("event queue full"));
     }
-    const batch = b;
     return new Promise<void>((resolve, reject) => {
-      batch.items.push({ json, resolve, reject });
-      if (!batch.busy && batch.timer === undefined) {
-        if (performance.now() - batch.last > BATCH_IDLE_MS) {
-          // A quiet topic: send at once.
-          this.#flushEvents(d, topic, batch);
+      this.#evQueue.push({ d, topic, data, resolve, reject });
+      if (!this.#evBusy && this.#evTimer === undefined) {
+        if (
+          this.#evLastSize <= 1 ||
+          performance.now() - this.#evLast > BATCH_IDLE_MS
+        ) {
+          // Quiet, or no burst going on: send at once.
+          this.#flushEvents();
         } else {
-          // A busy topic: linger until the loop has handled this turn's other
-          // datagrams, so that a burst leaves as one message.
-          batch.timer = setTimeout(() => {
-            batch.timer = undefined;
-            if (!batch.busy) this.#flushEvents(d, topic, batch);
+          // A burst (the last message carried several events): linger until
+          // the loop has handled this turn's other datagrams, so that the
+          // burst leaves in few messages.
+          this.#evTimer = setTimeout(() => {
+            this.#evTimer = undefined;
+            if (!this.#evBusy) this.#flushEvents();
           }, 0);
         }
       }
     });
   }
 
-  #flushEvents(d: Device, topic: string, b: EventBatch): void {
-    const max = this.#batching ? this.#maxEventBatch : 1;
-    const items = b.items.splice(0, max);
-    b.busy = true;
-    b.last = performance.now();
-    const text = items.length === 1
-      ? JSON.stringify(items[0].json)
-      : JSON.stringify(items.map((i) => i.json));
-    if (items.length > 1) this.#stats.batches++;
-    this.#publish(d, topic, UTF8.encode(text)).then(
+  #flushEvents(): void {
+    const items = this.#evQueue.splice(0, this.#maxEventBatch);
+    if (items.length === 0) return;
+    this.#evBusy = true;
+    this.#evLast = performance.now();
+    this.#evLastSize = items.length;
+    let sent: Promise<void>;
+    if (items.length === 1) {
+      sent = this.#publish(items[0].d, items[0].topic, items[0].data);
+    } else {
+      this.#stats.batches++;
+      sent = this.#publishEnvelope(items);
+    }
+    sent.then(
       () => items.forEach((i) => i.resolve()),
       (e) => items.forEach((i) => i.reject(e)),
     ).finally(() => {
-      b.busy = false;
-      if (b.items.length > 0) this.#flushEvents(d, topic, b);
-      // An idle entry is dropped by the sweep (it remembers `last` meanwhile).
+      this.#evBusy = false;
+      if (this.#evQueue.length > 0) this.#flushEvents();
     });
+  }
+
+  async #publishEnvelope(items: QueuedEvent[]): Promise<void> {
+    try {
+      await this.#mesh.publishBatch!(
+        items.map((i) => ({ topic: i.topic, data: i.data })),
+      );
+    } catch (e) {
+      this.#stats.meshErrors++;
+      throw e;
+    }
+    this.#stats.published++;
+    // The mesh does not hand a node its own messages.
+    for (const i of items) this.#deliver(i.topic, i.data, i.d);
   }
 
   #contextPatch: Record<string, Record<string, JsonObject>> | undefined;
@@ -1321,15 +1335,6 @@ export class EmbeddedBridge {
 
   #expire(): void {
     const now = Date.now();
-    const t = performance.now();
-    for (const [topic, b] of this.#batches) {
-      if (
-        !b.busy && b.timer === undefined && b.items.length === 0 &&
-        t - b.last > 1000
-      ) {
-        this.#batches.delete(topic);
-      }
-    }
     const grace = 3 * this.#limits.keepAliveSeconds * 1000;
     for (const s of [...this.#sessions.values()]) {
       const deadline = Math.max(s.lastHeard, s.sleepingUntil) + grace;
@@ -1429,12 +1434,10 @@ export class EmbeddedBridge {
     this.#closed = true;
     clearInterval(this.#sweep);
     await this.#flushContext();
-    for (const [topic, b] of this.#batches) {
-      if (b.timer === undefined) continue;
-      clearTimeout(b.timer);
-      b.timer = undefined;
-      const d = this.#devices.get(topic.split("/")[1]);
-      if (!b.busy && d) this.#flushEvents(d, topic, b);
+    if (this.#evTimer !== undefined) {
+      clearTimeout(this.#evTimer);
+      this.#evTimer = undefined;
+      if (!this.#evBusy) this.#flushEvents();
     }
     try {
       await this.#multicast?.leave();

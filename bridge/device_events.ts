@@ -13,11 +13,10 @@
  * `ts` is the gateway's clock when the event arrived, in milliseconds since
  * the Unix epoch.
  *
- * Under load, events that pile up on one topic while the previous publish is
- * in flight travel together: the mesh message is then a JSON array of these
- * objects, oldest first (`batchEvents`, on by default). A subscriber should
- * accept both shapes: `const events = Array.isArray(v) ? v : [v]`. Units: temperature `"C"`, humidity and battery `"%"`,
- * status and raw `""`.
+ * Each mesh `message` event carries exactly one of these objects (under
+ * load several travel in one envelope, which the receiving node unpacks
+ * into one `message` event each). Units: temperature `"C"`, humidity and
+ * battery `"%"`, status and raw `""`.
  *
  * @module
  */

@@ -36,6 +36,14 @@ export interface BridgeMesh {
   subscriptions?(): Promise<string[]>;
   /** Publish; resolves once the mesh accepted the message. */
   publish(topic: string, data: Uint8Array): Promise<unknown>;
+  /**
+   * Publish several messages as one mesh message that receiving nodes
+   * unpack into one `message` event each (`AviP2pHandle.publishBatch`).
+   * Without it, device events are published one by one.
+   */
+  publishBatch?(
+    messages: { topic: string; data: Uint8Array }[],
+  ): Promise<unknown>;
   /** The node's events (only `message` and stream events are used). */
   events(): AsyncIterableIterator<AviEvent>;
   /** Deep-merge a patch into the shared context. */

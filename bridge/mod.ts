@@ -19,9 +19,10 @@
  *   `{button_id, type, data, ts}`; SensorUpdate → `device/<id>/sensor/<name>`
  *   as JSON `{name, data: {value, unit, custom}, ts}`, and the same object in
  *   the shared context at `avi.sensors.<id>.<name>` (written at most every
- *   `contextFlushMs`). Under load, events that pile up on one topic travel as
- *   one mesh message holding a JSON array of them (`batchEvents`), so a
- *   subscriber reads `Array.isArray(v) ? v : [v]`;
+ *   `contextFlushMs`). Every mesh message payload is one event object.
+ *   Under load, events that pile up (on any topics) travel as one signed
+ *   envelope (`batchEvents`, `AviP2pHandle.publishBatch`) that receiving
+ *   nodes unpack into ordinary `message` events, one per device event;
  * - device streams relayed to mesh streams, sleeping devices with a bounded
  *   queue, gateway discovery answers;
  * - every table bounded and every rate limited ({@linkcode BridgeLimits},

@@ -95,13 +95,16 @@ export interface BridgeOptions extends BridgeLimits {
    */
   contextFlushMs?: number;
   /**
-   * Carry device events (button, sensor) that pile up on one topic while a
-   * publish is in flight as one mesh message holding a JSON array of events.
-   * A subscriber then sees either one event object or an array of them.
+   * Carry device events (button, sensor) that pile up while a publish is in
+   * flight, on any topics, as one mesh message: an envelope
+   * (`AviP2pHandle.publishBatch`) that every node of this library unpacks
+   * into one ordinary `message` event per device event, each payload one
+   * JSON event object. Turn it off when nodes of the original Rust library
+   * must receive device events (they do not read envelopes).
    * @default true
    */
   batchEvents?: boolean;
-  /** Most events in one batched mesh message. @default 64 */
+  /** Most events in one envelope, from 1 to 1,024. @default 64 */
   maxEventBatch?: number;
   /**
    * The protocol's crypto. @default native ChaCha20-Poly1305, HMAC and HKDF

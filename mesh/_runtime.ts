@@ -36,6 +36,12 @@ import { checkTopic, parsePeerId } from "./peer_id.ts";
 import { Redialer } from "./reconnect.ts";
 import { checkPermissions } from "./_permissions.ts";
 import { startContext } from "./_context.ts";
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  ENVELOPE_TOPIC,
+  type EnvelopeEntry,
+} from "./_envelope.ts";
 import type { ContextSync, ContextSyncStats } from "../context/sync.ts";
 import { StreamService } from "../streams/service.ts";
 import type { PrivateKey } from "@libp2p/interface";
@@ -58,7 +64,10 @@ export interface MeshStats {
   dialFailures: number;
   /** Redials made after drops. */
   redials: number;
-  /** Inbound pub/sub messages dropped (unsigned or over the size limit). */
+  /**
+   * Inbound pub/sub messages dropped: unsigned, over the size limit, or a
+   * malformed envelope (see `AviP2pHandle.publishBatch`).
+   */
   messagesDropped: number;
   /** The shared context's counters (deltas sent, merged, rejected, ...). */
   context: ContextSyncStats;
@@ -208,6 +217,10 @@ export class MeshRuntime {
       privateKey,
     );
     rt.#wire();
+    rt.subscribeInternal(
+      ENVELOPE_TOPIC,
+      (from, data) => rt.#onEnvelope(from, data),
+    );
     try {
       rt.context = await startContext(rt, rt.#privateKey);
       rt.services.set("context", rt.context);
@@ -342,6 +355,21 @@ export class MeshRuntime {
     });
   }
 
+  /** Unpacks an envelope into `message` events for our own topics. */
+  #onEnvelope(from: PeerId, data: Uint8Array): void {
+    let entries: EnvelopeEntry[];
+    try {
+      entries = decodeEnvelope(data, this.config.maxTopicLength);
+    } catch {
+      this.#stats.messagesDropped++;
+      return;
+    }
+    for (const e of entries) {
+      if (!this.#userTopics.has(e.topic)) continue;
+      this.hub.emit({ type: "message", from, topic: e.topic, data: e.data });
+    }
+  }
+
   #discoveredPeer(id: string, peer: Libp2pPeerId): void {
     if (id === this.peerId || !this.#running) return;
     if (!this.#discovered.has(id)) {
@@ -441,6 +469,38 @@ export class MeshRuntime {
       );
     }
     const result = await this.libp2p.services.pubsub.publish(topic, data);
+    return result.recipients.length;
+  }
+
+  async publishBatch(
+    messages: readonly { topic: string; data: Uint8Array }[],
+  ): Promise<number> {
+    if (!Array.isArray(messages) || messages.length === 0) {
+      throw new TypeError("Cannot publish: no messages");
+    }
+    if (messages.length === 1) {
+      return await this.publish(messages[0].topic, messages[0].data);
+    }
+    for (const m of messages) {
+      checkTopic(m?.topic, this.config.maxTopicLength);
+      if (!(m.data instanceof Uint8Array)) {
+        throw new TypeError("Cannot publish: data must be a Uint8Array");
+      }
+    }
+    const envelope = encodeEnvelope(
+      messages.map((m) => ({ topic: m.topic, data: m.data })),
+    );
+    if (envelope.length > this.config.maxMessageBytes) {
+      throw new TooLargeError(
+        "message",
+        envelope.length,
+        this.config.maxMessageBytes,
+      );
+    }
+    const result = await this.libp2p.services.pubsub.publish(
+      ENVELOPE_TOPIC,
+      envelope,
+    );
     return result.recipients.length;
   }
 

@@ -115,6 +115,41 @@ export class AviP2pHandle {
   }
 
   /**
+   * Publishes several messages, on any topics, as one signed mesh message
+   * (an envelope on a reserved topic). Every node of this library unpacks
+   * it into ordinary `message` events, one per message whose topic it is
+   * subscribed to, in order, each with this node as `from`; a node not
+   * subscribed to a topic gets nothing for it. A burst costs one signature
+   * and one gossip frame instead of one per message.
+   *
+   * A single message is published as by {@linkcode publish}. Nodes of the
+   * original Rust library do not understand envelopes: publish one by one
+   * when they must receive the messages.
+   *
+   * @param messages 1 to 1,024 messages; the envelope (each message plus 6
+   * bytes and its topic) must fit in `maxMessageBytes`.
+   * @returns The number of peers the envelope was sent to (0: nobody).
+   * @throws {TooLargeError} When the envelope is over `maxMessageBytes`.
+   * @throws {InvalidTopicError} For a malformed topic.
+   * @throws {RangeError} For more than 1,024 messages.
+   * @throws {TypeError} For no messages or a payload that is not bytes.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * const te = new TextEncoder();
+   * await handle.publishBatch([
+   *   { topic: "home/kitchen/temp", data: te.encode("21.5") },
+   *   { topic: "home/hall/temp", data: te.encode("19.0") },
+   * ]);
+   * ```
+   */
+  publishBatch(
+    messages: readonly { topic: string; data: Uint8Array }[],
+  ): Promise<number> {
+    return this.#rt.call("publishBatch", () => this.#rt.publishBatch(messages));
+  }
+
+  /**
    * The connected peers known to subscribe to `topic`.
    *
    * @throws {InvalidTopicError} For a malformed topic.
