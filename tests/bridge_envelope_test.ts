@@ -1,0 +1,188 @@
+/**
+ * Device events batched across topics: envelopes from the gateway arrive at
+ * subscribers as ordinary message events, one JSON event object each.
+ */
+import assert from "node:assert/strict";
+import type { AviEvent, MessageEvent } from "../core/events.ts";
+import { EmbeddedBridge } from "../bridge/mod.ts";
+import { RawDevice } from "./support/bridge_device.ts";
+import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+
+const te = new TextEncoder();
+const td = new TextDecoder();
+const KEY1 = new Uint8Array(32).fill(1);
+const KEY2 = new Uint8Array(32).fill(2);
+
+function sensor(d: RawDevice, value: number): Promise<number> {
+  return d.request((msgId) => ({
+    type: "sensorUpdate",
+    msgId,
+    name: "temp",
+    value: { kind: "temperature", value },
+    customData: te.encode(`{"n":${value}}`),
+  }));
+}
+
+function idleEvents(): AsyncIterableIterator<AviEvent> {
+  const it: AsyncIterableIterator<AviEvent> = {
+    [Symbol.asyncIterator]: () => it,
+    next: () => new Promise(() => {}),
+    return: () => Promise.resolve({ done: true, value: undefined }),
+  };
+  return it;
+}
+
+Deno.test("bridge: events that pile up on several topics leave as one publishBatch of single event objects", async () => {
+  const plain: { topic: string; data: Uint8Array }[] = [];
+  const batches: { topic: string; data: Uint8Array }[][] = [];
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const bridge = await EmbeddedBridge.start({
+    subscribe: async () => {},
+    unsubscribe: async () => {},
+    // the first event's publish hangs until released: the rest pile up
+    publish: async (topic, data) => {
+      plain.push({ topic, data });
+      await gate;
+    },
+    publishBatch: (messages) => {
+      batches.push(messages);
+      return Promise.resolve(1);
+    },
+    events: idleEvents,
+  }, {
+    udpPort: 0,
+    hostname: "127.0.0.1",
+    devices: { "1": KEY1, "2": KEY2 },
+  });
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: bridge.port,
+  });
+  const d2 = new RawDevice({
+    deviceId: 2,
+    key: KEY2,
+    gatewayPort: bridge.port,
+  });
+  try {
+    await d1.connect();
+    await d2.connect();
+    const base = bridge.stats().datagrams;
+    const first = sensor(d1, 0);
+    await until(() => plain.length === 1);
+    const rest = [1, 2, 3].flatMap((v) => [sensor(d1, v), sensor(d2, v)]);
+    // all six are in (and queued behind the hanging publish)
+    await until(() => bridge.stats().datagrams >= base + 7);
+    release();
+    assert.deepEqual(await Promise.all([first, ...rest]), [
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+    ]);
+    assert.equal(plain.length, 1);
+    assert.equal(plain[0].topic, "device/1/sensor/temp");
+    const entries = batches.flat();
+    assert.equal(entries.length, 6);
+    assert.ok(batches.length >= 1 && batches.length <= 6);
+    assert.deepEqual(
+      new Set(entries.map((e) => e.topic)),
+      new Set(["device/1/sensor/temp", "device/2/sensor/temp"]),
+    );
+    for (const e of entries) {
+      const v = JSON.parse(td.decode(e.data));
+      assert.equal(Array.isArray(v), false);
+      assert.equal(v.name, "temp");
+    }
+    assert.equal(bridge.stats().batches, batches.length);
+  } finally {
+    release();
+    await d1.close();
+    await d2.close();
+    await bridge.close();
+  }
+});
+
+Deno.test("bridge: a burst from two devices reaches a mesh subscriber as one message event per device event", async () => {
+  const gw = await startNode({ nodeName: "gateway" });
+  const peer = await startNode({
+    nodeName: "peer",
+    bootstrapPeers: [gw.listenAddresses[0]],
+  });
+  const bridge = await EmbeddedBridge.start(gw.handle(), {
+    udpPort: 0,
+    hostname: "127.0.0.1",
+    devices: { "1": KEY1, "2": KEY2 },
+  });
+  const msgs: MessageEvent[] = [];
+  const ev = peer.events();
+  const loop = (async () => {
+    for await (const e of ev as AsyncIterable<AviEvent>) {
+      if (e.type === "message") msgs.push(e);
+    }
+  })();
+  const d1 = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: bridge.port,
+  });
+  const d2 = new RawDevice({
+    deviceId: 2,
+    key: KEY2,
+    gatewayPort: bridge.port,
+  });
+  try {
+    // only device 1's topic: device 2's events must not show up here
+    await peer.handle().subscribe("device/1/sensor/temp");
+    await until(
+      async () =>
+        (await gw.handle().topicPeers("device/1/sensor/temp")).includes(
+          peer.peerId,
+        ),
+      20_000,
+      "the gateway to see the peer",
+    );
+    await until(
+      async () =>
+        (await peer.handle().topicPeers("_avi/envelope/1")).includes(
+          gw.peerId,
+        ),
+      20_000,
+      "the gateway's stream to the peer",
+    );
+    await d1.connect();
+    await d2.connect();
+    const N = 30;
+    const codes = await Promise.all(
+      Array.from({ length: N }, (_, i) => [sensor(d1, i), sensor(d2, i)])
+        .flat(),
+    );
+    assert.ok(codes.every((c) => c === 0));
+    await until(() => msgs.length >= N, 20_000, "every device-1 event");
+    // a marker after the burst: nothing else arrives before it
+    await d1.publish("device/1/sensor/temp", te.encode('{"end":true}'));
+    await until(() => msgs.length >= N + 1, 20_000, "the marker");
+    assert.equal(msgs.length, N + 1);
+    const seen = new Set<number>();
+    for (const m of msgs.slice(0, N)) {
+      assert.equal(m.topic, "device/1/sensor/temp");
+      assert.equal(m.from, gw.peerId);
+      const v = JSON.parse(td.decode(m.data));
+      assert.equal(Array.isArray(v), false);
+      seen.add(v.data.custom.n);
+    }
+    assert.equal(seen.size, N);
+    assert.equal(peer.stats().messagesDropped, 0);
+  } finally {
+    await d1.close();
+    await d2.close();
+    await bridge.close();
+    await ev.return?.();
+    await loop;
+    await shutdownAll(peer, gw);
+  }
+});
