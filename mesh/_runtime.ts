@@ -31,6 +31,7 @@ import type { PeerId } from "../core/peer_id.ts";
 import type { ResolvedConfig } from "./config.ts";
 import { EventHub, type EventStream } from "./event_hub.ts";
 import { loadIdentity } from "./identity.ts";
+import { type DataDirLock, lockDataDir } from "./_data_lock.ts";
 import { buildLibp2p, type MeshLibp2p } from "./_libp2p.ts";
 import { checkTopic, parsePeerId } from "./peer_id.ts";
 import { Redialer } from "./reconnect.ts";
@@ -134,6 +135,8 @@ export class MeshRuntime {
     messagesDropped: 0,
   };
   #cleanup: (() => void)[] = [];
+  /** The `dataDir` lock, released at the end of shutdown. */
+  #lock: DataDirLock | undefined;
 
   private constructor(
     config: ResolvedConfig,
@@ -166,6 +169,20 @@ export class MeshRuntime {
   /** Starts libp2p and wires every event (see `AviP2p.start`). */
   static async start(config: ResolvedConfig): Promise<MeshRuntime> {
     checkPermissions(config);
+    // one running node per dataDir: a second would share the peer id
+    const lock = await lockDataDir(config.dataDir);
+    try {
+      return await MeshRuntime.#start(config, lock);
+    } catch (e) {
+      lock?.release();
+      throw e;
+    }
+  }
+
+  static async #start(
+    config: ResolvedConfig,
+    lock: DataDirLock | undefined,
+  ): Promise<MeshRuntime> {
     const { privateKey, persisted } = await loadIdentity(
       config.dataDir,
       config.onWarning,
@@ -216,6 +233,7 @@ export class MeshRuntime {
       hub,
       privateKey,
     );
+    rt.#lock = lock;
     rt.#wire();
     rt.subscribeInternal(
       ENVELOPE_TOPIC,
@@ -653,6 +671,7 @@ export class MeshRuntime {
       } finally {
         for (const fn of this.#cleanup.splice(0)) fn();
         this.hub.close();
+        this.#lock?.release();
       }
     })();
     return this.#stopping;

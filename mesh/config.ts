@@ -83,9 +83,12 @@ export interface AviP2pConfig {
    * The directory where the identity key (and other state) persists, so a
    * restarted node keeps its peer id. `null` keeps nothing on disk: a new
    * peer id at every start. When the directory cannot be written the node
-   * warns once (through `onWarning`) and runs with an ephemeral key. Give
-   * each running node its own directory: two processes sharing one get the
-   * same peer id and cannot connect to each other.
+   * warns once (through `onWarning`) and runs with an ephemeral key. Each
+   * running node needs its own directory (sharing one would share the peer
+   * id): `start` takes an OS lock on `<dataDir>/lock` and rejects with a
+   * `ConfigError` on `dataDir` while another running node holds it. The OS
+   * frees the lock when its holder shuts down or dies (no stale locks); an
+   * unwritable `dataDir` takes no lock.
    * @default {".avi-p2p/<nodeName>" (relative to the working directory)}
    */
   dataDir?: string | null;

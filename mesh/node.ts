@@ -53,7 +53,9 @@ export class AviP2p {
    *
    * @param config Every field optional; see {@linkcode AviP2pConfig}.
    * @returns The running node.
-   * @throws {ConfigError} When a config field is invalid (`field` names it).
+   * @throws {ConfigError} When a config field is invalid (`field` names it),
+   * or on field `dataDir` when another running node (this process or
+   * another) already uses that `dataDir`.
    * @throws {NetworkError} When the node cannot listen (port taken, ...).
    * @example
    * ```ts ignore
