@@ -28,7 +28,11 @@ export interface StartedEvent {
   listenAddresses: string[];
 }
 
-/** A peer was found (mDNS, DHT or bootstrap). Fires once per peer. */
+/**
+ * A peer was found (mDNS, DHT, bootstrap, or its own inbound connection).
+ * Fires once per peer per node run, whatever the route; for a peer that
+ * connected in before any discovery, just before its first `peerConnected`.
+ */
 export interface PeerDiscoveredEvent {
   /** Discriminator. */
   type: "peerDiscovered";

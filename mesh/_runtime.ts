@@ -55,7 +55,10 @@ export interface MeshStats {
   eventsDropped: number;
   /** Event consumers attached now. */
   eventConsumers: number;
-  /** Peers discovered (mDNS, DHT, bootstrap), each counted once. */
+  /**
+   * Peers this node learnt about (mDNS, DHT, bootstrap, or an inbound
+   * connection), each counted once.
+   */
   peersDiscovered: number;
   /** Connections refused because `maxPeers` was reached. */
   refusedMaxPeers: number;
@@ -325,6 +328,9 @@ export class MeshRuntime {
       const id = (ev.detail as Libp2pPeerId).toString() as PeerId;
       const conn = node.getConnections(ev.detail)[0];
       this.#redialer.connected(id);
+      // a peer that reached us first (inbound) is learnt about now: every
+      // peer gets one peerDiscovered, before its first peerConnected
+      this.#markDiscovered(id);
       this.hub.emit({
         type: "peerConnected",
         peerId: id,
@@ -390,11 +396,15 @@ export class MeshRuntime {
 
   #discoveredPeer(id: string, peer: Libp2pPeerId): void {
     if (id === this.peerId || !this.#running) return;
-    if (!this.#discovered.has(id)) {
-      this.#discovered.add(id);
-      this.hub.emit({ type: "peerDiscovered", peerId: id as PeerId });
-    }
+    this.#markDiscovered(id);
     if (!this.#isConnected(id)) this.#dialPeer(id, peer);
+  }
+
+  /** Emits `peerDiscovered` the first time this node learns of `id`. */
+  #markDiscovered(id: string): void {
+    if (id === this.peerId || this.#discovered.has(id)) return;
+    this.#discovered.add(id);
+    this.hub.emit({ type: "peerDiscovered", peerId: id as PeerId });
   }
 
   #dialPeer(id: string, peer: Libp2pPeerId | Multiaddr): void {
@@ -420,10 +430,7 @@ export class MeshRuntime {
         .catch(() => {})
         .finally(() => {
           if (!this.#running) return;
-          if (!this.#discovered.has(id)) {
-            this.#discovered.add(id);
-            this.hub.emit({ type: "peerDiscovered", peerId: id as PeerId });
-          }
+          this.#markDiscovered(id);
           this.#dialPeer(id, ma);
         });
     }

@@ -156,3 +156,39 @@ Deno.test("enableKad: false runs no DHT (the peer announces no Kademlia protocol
     await shutdownAll(withKad, noKad, observer);
   }
 });
+
+Deno.test("a peer that only connected in is discovered too: one peerDiscovered, before its first peerConnected", async () => {
+  const a = await startNode({ nodeName: "a" });
+  const b = await startNode({ nodeName: "b" });
+  const seen: AviEvent[] = [];
+  const reading = (async () => {
+    for await (const e of a.events()) seen.push(e);
+  })();
+  const count = (type: string) =>
+    seen.filter((e) =>
+      e.type === type && "peerId" in e && e.peerId === b.peerId
+    )
+      .length;
+  try {
+    // b dials a: a never discovered b through mDNS, the DHT or bootstrap
+    await b.handle().dial(a.listenAddresses[0]);
+    await until(() => count("peerConnected") === 1, 20_000, "a sees b");
+    await b.handle().disconnect(a.peerId);
+    await until(() => count("peerDisconnected") >= 1, 20_000, "b drops a");
+    await b.handle().dial(a.listenAddresses[0]);
+    await until(() => count("peerConnected") >= 2, 20_000, "b back");
+    assert.equal(count("peerDiscovered"), 1);
+    const order = seen.filter((e) =>
+      (e.type === "peerDiscovered" || e.type === "peerConnected") &&
+      e.peerId === b.peerId
+    ).map((e) => e.type);
+    assert.equal(order[0], "peerDiscovered");
+    assert.equal(order[1], "peerConnected");
+    assert.equal(a.stats().peersDiscovered, 1);
+    assert.ok((await a.handle().discoverPeers()).includes(b.peerId));
+  } finally {
+    await shutdownAll(a, b);
+    await reading;
+  }
+  assert.equal(count("peerDiscovered"), 1);
+});
