@@ -31,6 +31,17 @@ export const IDENTIFY_PROTOCOL_VERSION = "/avi/1.0.0";
 /** The Kademlia protocol id of the LAN DHT. */
 export const KAD_PROTOCOL = "/avi/lan/kad/1.0.0";
 
+/**
+ * How long a peer's inbound ping or Kademlia request may take (per message)
+ * before its stream is aborted: 3 s (libp2p's default is 10 s). A LAN peer
+ * answers in milliseconds. The bound is kept short because both handlers
+ * leave their `AbortSignal.timeout` listener attached after the request is
+ * served, and Deno keeps a process alive while such a timer has a listener:
+ * with the defaults a process could linger up to 10 s after `shutdown`; with
+ * this bound, at most about 3 s after the last request it served.
+ */
+export const INBOUND_REQUEST_TIMEOUT_MS = 3000;
+
 /** The services of a mesh libp2p node. */
 export interface MeshServices extends Record<string, unknown> {
   pubsub: GossipSub;
@@ -88,7 +99,7 @@ export async function buildLibp2p(
     : `/ip4/${host}/tcp/${config.listenPort}`;
   const services: Record<string, unknown> = {
     identify: identify({ timeout: 5000 }),
-    ping: ping(),
+    ping: ping({ timeout: INBOUND_REQUEST_TIMEOUT_MS }),
     pubsub: gossipsub({
       // StrictSign is the default: every message is signed and checked
       globalSignaturePolicy: "StrictSign",
@@ -105,6 +116,7 @@ export async function buildLibp2p(
       clientMode: false,
       peerInfoMapper: removePublicAddressesMapper,
       logPrefix: "libp2p:dht-avi",
+      incomingMessageTimeout: INBOUND_REQUEST_TIMEOUT_MS,
     });
   }
   const node = await createLibp2p({
@@ -138,6 +150,15 @@ export async function buildLibp2p(
     (node.services.identify as { host?: { protocolVersion: string } })
       ?.host;
   if (host_ !== undefined) host_.protocolVersion = IDENTIFY_PROTOCOL_VERSION;
+  // kad-dht 16.4.5 accepts `incomingMessageTimeout` but never hands it to
+  // its RPC handler (which keeps 10 s): set it there, when the field exists
+  const rpc = (node.services.dht as
+    | { rpc?: { incomingMessageTimeout?: unknown } }
+    | undefined)
+    ?.rpc;
+  if (rpc !== undefined && typeof rpc.incomingMessageTimeout === "number") {
+    rpc.incomingMessageTimeout = INBOUND_REQUEST_TIMEOUT_MS;
+  }
   return node;
 }
 

@@ -144,11 +144,12 @@ export class AviP2p {
    * and socket. Event streams end; later handle calls reject with
    * `NotStartedError`. Calling it again returns the same promise.
    *
-   * A process then exits by itself, but with Kademlia on it may take up to
-   * 10 s: js-libp2p's Kademlia arms an `AbortSignal.timeout(10_000)` per
-   * incoming request and leaves its listener attached, and Deno (unlike
-   * Node) keeps the process alive for such a timer. Call `Deno.exit()` after
-   * `shutdown()` when that matters.
+   * A process then exits by itself, though it may take up to about 3 s:
+   * js-libp2p's ping and Kademlia handlers arm an `AbortSignal.timeout` per
+   * incoming request and leave its listener attached, and Deno (unlike
+   * Node) keeps the process alive for such a timer. The mesh bounds those
+   * requests to 3 s (libp2p's default: 10 s). Call `Deno.exit()` after
+   * `shutdown()` when even that matters.
    * @example
    * ```ts ignore
    * await node.shutdown();
