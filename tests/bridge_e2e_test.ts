@@ -16,7 +16,12 @@ import {
   nobleCrypto,
 } from "../protocol/mod.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { shutdownAll, until } from "./mesh_fixture.ts";
+import {
+  fakeMesh,
+  startGatewayAndPeer,
+  startLocalBridge,
+} from "./support/bridge_rig.ts";
 import type { AviP2p } from "../mesh/mod.ts";
 
 const te = new TextEncoder();
@@ -36,17 +41,12 @@ interface Rig {
 }
 
 async function rig(opts: Partial<BridgeOptions> = {}): Promise<Rig> {
-  const gw = await startNode({ nodeName: "gateway" });
-  const peer = await startNode({
-    nodeName: "peer",
-    bootstrapPeers: [gw.listenAddresses[0]],
-  });
-  const bridge = await EmbeddedBridge.start(gw.handle(), {
-    udpPort: 0,
-    hostname: "127.0.0.1",
-    devices: { "1": hex(KEY1), "2": KEY2 },
-    ...opts,
-  });
+  const { gw, peer } = await startGatewayAndPeer();
+  const bridge = await startLocalBridge(
+    gw.handle(),
+    { "1": hex(KEY1), "2": KEY2 },
+    opts,
+  );
   const peerMsgs: MessageEvent[] = [];
   const ev = peer.events();
   const peerLoop = (async () => {
@@ -84,18 +84,27 @@ async function meshReady(r: Rig, topic: string): Promise<void> {
   );
 }
 
+/** Device `deviceId` with `key`, speaking to the rig's bridge. */
+function device(r: Rig, deviceId: number, key = KEY1): RawDevice {
+  return new RawDevice({ deviceId, key, gatewayPort: r.bridge.port });
+}
+
+/** Waits until the peer sees the gateway subscribed to `topic`. */
+function peerSeesGateway(r: Rig, topic: string): Promise<void> {
+  return until(async () =>
+    (await r.peer.handle().topicPeers(topic)).includes(r.gw.peerId)
+  );
+}
+
+/** Waits until the gateway is connected to at least one peer. */
+function gatewayConnected(r: Rig): Promise<void> {
+  return until(async () => (await r.gw.handle().connectedPeers()).length > 0);
+}
+
 Deno.test("bridge: devices publish to and receive from a second mesh node, with button and sensor events", async () => {
   const r = await rig();
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
-  const d2 = new RawDevice({
-    deviceId: 2,
-    key: KEY2,
-    gatewayPort: r.bridge.port,
-  });
+  const d1 = device(r, 1);
+  const d2 = device(r, 2, KEY2);
   try {
     await Promise.all([d1.connect(), d2.connect()]);
     await until(() => r.bridge.devices().length === 2, 10_000, "2 devices");
@@ -192,11 +201,7 @@ Deno.test("bridge: devices publish to and receive from a second mesh node, with 
 
 Deno.test("bridge: permissions refuse other devices' topics and the context topic", async () => {
   const r = await rig();
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
+  const d1 = device(r, 1);
   try {
     await d1.connect();
     assert.equal(
@@ -222,16 +227,8 @@ Deno.test("bridge: permissions refuse other devices' topics and the context topi
 
 Deno.test("bridge: unknown device and wrong key are refused with no session; discovery is answered", async () => {
   const r = await rig();
-  const stranger = new RawDevice({
-    deviceId: 99,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
-  const liar = new RawDevice({
-    deviceId: 2,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
+  const stranger = device(r, 99);
+  const liar = device(r, 2);
   const probe = Deno.listenDatagram({
     transport: "udp",
     hostname: "127.0.0.1",
@@ -274,11 +271,7 @@ Deno.test("bridge: unknown device and wrong key are refused with no session; dis
 
 Deno.test("bridge: replayed and forged frames are refused; the session follows a new address", async () => {
   const r = await rig();
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
+  const d1 = device(r, 1);
   const other = Deno.listenDatagram({
     transport: "udp",
     hostname: "127.0.0.2",
@@ -331,11 +324,7 @@ Deno.test("bridge: replayed and forged frames are refused; the session follows a
 
 Deno.test("bridge: silent sessions expire and release their subscriptions; unknown session makes the device re-handshake", async () => {
   const r = await rig({ keepAliveSeconds: 1 });
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
+  const d1 = device(r, 1);
   try {
     await d1.connect();
     assert.equal(await d1.subscribe("home/x"), 0);
@@ -367,17 +356,11 @@ Deno.test("bridge: silent sessions expire and release their subscriptions; unkno
 
 Deno.test("bridge: a sleeping device gets its queued messages (bounded) when it wakes", async () => {
   const r = await rig({ maxQueuedPerSleepingDevice: 2 });
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
+  const d1 = device(r, 1);
   try {
     await d1.connect();
     assert.equal(await d1.subscribe("home/s"), 0);
-    await until(async () =>
-      (await r.peer.handle().topicPeers("home/s")).includes(r.gw.peerId)
-    );
+    await peerSeesGateway(r, "home/s");
     d1.sendMessage({ type: "disconnect", sleepSeconds: 60 });
     await until(() => r.bridge.devices()[0]?.sleeping === true);
     for (const m of ["a", "b", "c"]) {
@@ -401,17 +384,11 @@ Deno.test("bridge: a sleeping device gets its queued messages (bounded) when it 
 
 Deno.test("bridge: a mesh message too large for a device is counted and reported to it", async () => {
   const r = await rig();
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
+  const d1 = device(r, 1);
   try {
     await d1.connect();
     assert.equal(await d1.subscribe("home/big"), 0);
-    await until(async () =>
-      (await r.peer.handle().topicPeers("home/big")).includes(r.gw.peerId)
-    );
+    await peerSeesGateway(r, "home/big");
     await r.peer.handle().publish("home/big", new Uint8Array(2000));
     await r.peer.handle().publish("home/big", te.encode("small"));
     await until(() => d1.inbox.length === 1, 10_000, "the small one");
@@ -428,16 +405,8 @@ Deno.test("bridge: a mesh message too large for a device is counted and reported
 
 Deno.test("bridge: limits refuse extra subscriptions and sessions, and bad options throw ConfigError", async () => {
   const r = await rig({ maxSubscriptionsPerDevice: 2, maxSessions: 1 });
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
-  const d2 = new RawDevice({
-    deviceId: 2,
-    key: KEY2,
-    gatewayPort: r.bridge.port,
-  });
+  const d1 = device(r, 1);
+  const d2 = device(r, 2, KEY2);
   try {
     await d1.connect();
     assert.equal(await d1.subscribe("a/1"), 0);
@@ -467,14 +436,10 @@ Deno.test("bridge: limits refuse extra subscriptions and sessions, and bad optio
 
 Deno.test("bridge: sensor values reach the other node's context at avi.sensors.<id>.<name>", async () => {
   const r = await rig({ contextFlushMs: 20 });
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
+  const d1 = device(r, 1);
   try {
     await d1.connect();
-    await until(async () => (await r.gw.handle().connectedPeers()).length > 0);
+    await gatewayConnected(r);
     for (const v of [20, 21.5]) {
       const code = await d1.request((msgId) => ({
         type: "sensorUpdate",
@@ -508,11 +473,7 @@ Deno.test("bridge: sensor values reach the other node's context at avi.sensors.<
 
 Deno.test("bridge: a device stream reaches a mesh peer and back; loss is counted; closing ends it", async () => {
   const r = await rig();
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
+  const d1 = device(r, 1);
   const ev = r.peer.events();
   const seen: AviEvent[] = [];
   const loop = (async () => {
@@ -525,7 +486,7 @@ Deno.test("bridge: a device stream reaches a mesh peer and back; loss is counted
   })();
   try {
     await d1.connect();
-    await until(async () => (await r.gw.handle().connectedPeers()).length > 0);
+    await gatewayConnected(r);
     const code = await d1.request((msgId) => ({
       type: "streamStart",
       msgId,
@@ -588,14 +549,12 @@ Deno.test("EmbeddedBridge.start() without --unstable-net rejects with UnstableAp
   d.listenDatagram = undefined; // what Deno looks like without the flag
   try {
     await assert.rejects(
-      EmbeddedBridge.start({
-        subscribe: async () => {},
-        unsubscribe: async () => {},
-        publish: async () => {},
-        events: () => {
+      EmbeddedBridge.start(
+        fakeMesh(() => {
           throw new Error("not reached");
-        },
-      }, { devices: {} }),
+        }),
+        { devices: {} },
+      ),
       (e: Error) =>
         e.name === "UnstableApiError" && /--unstable-net/.test(e.message),
     );
@@ -609,28 +568,25 @@ Deno.test("bridge: a mesh that stops accepting publishes does not block the devi
   const stuck: Promise<void>[] = [];
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => (release = r));
-  const bridge = await EmbeddedBridge.start({
-    subscribe: async () => {},
-    unsubscribe: async () => {},
-    publish: () => {
-      const p = gate;
-      stuck.push(p);
-      return p;
-    },
-    events: () => {
-      const it: AsyncIterableIterator<AviEvent> = {
-        [Symbol.asyncIterator]: () => it,
-        next: () => gate.then(() => ({ done: true, value: undefined })),
-        return: () => Promise.resolve({ done: true, value: undefined }),
-      };
-      return it;
-    },
-  }, {
-    udpPort: 0,
-    hostname: "127.0.0.1",
-    devices: { "1": KEY1 },
-    maxInflightPerDevice: 8,
-  });
+  const bridge = await startLocalBridge(
+    fakeMesh(
+      () => {
+        const it: AsyncIterableIterator<AviEvent> = {
+          [Symbol.asyncIterator]: () => it,
+          next: () => gate.then(() => ({ done: true, value: undefined })),
+          return: () => Promise.resolve({ done: true, value: undefined }),
+        };
+        return it;
+      },
+      () => {
+        const p = gate;
+        stuck.push(p);
+        return p;
+      },
+    ),
+    { "1": KEY1 },
+    { maxInflightPerDevice: 8 },
+  );
   const d1 = new RawDevice({
     deviceId: 1,
     key: KEY1,
@@ -690,15 +646,7 @@ Deno.test("bridge: a burst for a device is bounded by its outbound queue; the me
       return Promise.resolve({ done: true, value: undefined });
     },
   };
-  const bridge = await EmbeddedBridge.start({
-    subscribe: async () => {},
-    unsubscribe: async () => {},
-    publish: async () => {},
-    events: () => it,
-  }, {
-    udpPort: 0,
-    hostname: "127.0.0.1",
-    devices: { "1": KEY1 },
+  const bridge = await startLocalBridge(fakeMesh(() => it), { "1": KEY1 }, {
     maxOutboundPerDevice: 4,
   });
   const d1 = new RawDevice({
@@ -730,19 +678,17 @@ Deno.test("bridge: a burst for a device is bounded by its outbound queue; the me
 });
 
 Deno.test("bridge: a replayed Hello of an older handshake is refused with 'replayed' and makes no session", async () => {
-  const bridge = await EmbeddedBridge.start({
-    subscribe: async () => {},
-    unsubscribe: async () => {},
-    publish: async () => {},
-    events: () => {
+  const bridge = await startLocalBridge(
+    fakeMesh(() => {
       const it: AsyncIterableIterator<AviEvent> = {
         [Symbol.asyncIterator]: () => it,
         next: () => new Promise(() => {}),
         return: () => Promise.resolve({ done: true, value: undefined }),
       };
       return it;
-    },
-  }, { udpPort: 0, hostname: "127.0.0.1", devices: { "1": KEY1 } });
+    }),
+    { "1": KEY1 },
+  );
   const sock = Deno.listenDatagram({
     transport: "udp",
     hostname: "127.0.0.1",
@@ -790,11 +736,7 @@ Deno.test("bridge: a replayed Hello of an older handshake is refused with 'repla
 
 Deno.test("bridge: a topic the application subscribed to itself stays subscribed when devices leave it", async () => {
   const r = await rig();
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: r.bridge.port,
-  });
+  const d1 = device(r, 1);
   try {
     await r.gw.handle().subscribe("home/app");
     await d1.connect();
