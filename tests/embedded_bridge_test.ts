@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../core/events.ts";
-import { EmbeddedBridge } from "../bridge/mod.ts";
 import {
   AviEmbedded,
   createDenoUdpSocket,
@@ -13,24 +12,17 @@ import {
   RequestRefusedError,
 } from "../embedded/mod.ts";
 import { ErrorCode } from "../protocol/mod.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { shutdownAll, until } from "./mesh_fixture.ts";
+import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
 const KEY = crypto.getRandomValues(new Uint8Array(32));
 
 Deno.test("AviEmbedded with the real bridge: publish both ways, events, and recovery after a gateway restart", async () => {
-  const gw = await startNode({ nodeName: "gateway" });
-  const peer = await startNode({
-    nodeName: "peer",
-    bootstrapPeers: [gw.listenAddresses[0]],
-  });
+  const { gw, peer } = await startGatewayAndPeer();
   const start = (udpPort: number) =>
-    EmbeddedBridge.start(gw.handle(), {
-      udpPort,
-      hostname: "127.0.0.1",
-      devices: { "5": KEY },
-    });
+    startLocalBridge(gw.handle(), { "5": KEY }, { udpPort });
   let bridge = await start(0);
   const port = bridge.port;
   const peerMsgs: MessageEvent[] = [];
@@ -135,16 +127,8 @@ Deno.test("AviEmbedded with the real bridge: publish both ways, events, and reco
 });
 
 Deno.test("AviEmbedded.sleep(): the bridge keeps messages for the sleeping device and delivers them when it wakes", async () => {
-  const gw = await startNode({ nodeName: "gateway" });
-  const peer = await startNode({
-    nodeName: "peer",
-    bootstrapPeers: [gw.listenAddresses[0]],
-  });
-  const bridge = await EmbeddedBridge.start(gw.handle(), {
-    udpPort: 0,
-    hostname: "127.0.0.1",
-    devices: { "5": KEY },
-  });
+  const { gw, peer } = await startGatewayAndPeer();
+  const bridge = await startLocalBridge(gw.handle(), { "5": KEY });
   const inbox: string[] = [];
   const avi = new AviEmbedded(
     await createDenoUdpSocket({ hostname: "127.0.0.1" }),
