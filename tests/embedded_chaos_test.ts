@@ -5,29 +5,21 @@
  */
 import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../core/events.ts";
-import { EmbeddedBridge } from "../bridge/mod.ts";
 import {
   AviEmbedded,
   createDenoUdpSocket,
   denoCrypto,
 } from "../embedded/mod.ts";
 import { ChaosProxy } from "./support/chaos_proxy.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { shutdownAll, until } from "./mesh_fixture.ts";
+import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
 
 const KEY = crypto.getRandomValues(new Uint8Array(32));
 const TOTAL = 1000;
 
 Deno.test("AviEmbedded: 1,000 QoS 1 publishes through loss, duplication and reordering arrive exactly once", async () => {
-  const gw = await startNode({ nodeName: "gateway" });
-  const peer = await startNode({
-    nodeName: "peer",
-    bootstrapPeers: [gw.listenAddresses[0]],
-  });
-  const bridge = await EmbeddedBridge.start(gw.handle(), {
-    udpPort: 0,
-    hostname: "127.0.0.1",
-    devices: { "5": KEY },
-  });
+  const { gw, peer } = await startGatewayAndPeer();
+  const bridge = await startLocalBridge(gw.handle(), { "5": KEY });
   const chaos = { loss: 0.1, duplicate: 0.05, reorder: 0.2 };
   const proxy = await ChaosProxy.start({
     target: { hostname: "127.0.0.1", port: bridge.port },
