@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../core/events.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { shutdownAll, until } from "./mesh_fixture.ts";
+import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -108,16 +109,8 @@ Deno.test("bridge: events that pile up on several topics leave as one publishBat
 });
 
 Deno.test("bridge: a burst from two devices reaches a mesh subscriber as one message event per device event", async () => {
-  const gw = await startNode({ nodeName: "gateway" });
-  const peer = await startNode({
-    nodeName: "peer",
-    bootstrapPeers: [gw.listenAddresses[0]],
-  });
-  const bridge = await EmbeddedBridge.start(gw.handle(), {
-    udpPort: 0,
-    hostname: "127.0.0.1",
-    devices: { "1": KEY1, "2": KEY2 },
-  });
+  const { gw, peer } = await startGatewayAndPeer();
+  const bridge = await startLocalBridge(gw.handle(), { "1": KEY1, "2": KEY2 });
   const msgs: MessageEvent[] = [];
   const ev = peer.events();
   const loop = (async () => {
