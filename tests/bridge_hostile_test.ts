@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import v8 from "node:v8";
 import vm from "node:vm";
 import type { AviEvent } from "../core/events.ts";
-import { EmbeddedBridge } from "../bridge/mod.ts";
 import {
   createHello,
   encodeCookie,
@@ -18,7 +17,8 @@ import {
 } from "../protocol/mod.ts";
 import type { FloodJob, FloodResult } from "./support/bridge_flood_worker.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { shutdownAll, until } from "./mesh_fixture.ts";
+import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
 
 const te = new TextEncoder();
 const KEY1 = new Uint8Array(32).fill(0x11);
@@ -53,11 +53,7 @@ function flood(job: FloodJob): Promise<FloodResult> {
 }
 
 Deno.test("bridge: 1,000,000 random/mutated datagrams and 100,000 spoofed Hellos create no session and do not stop a real device", async () => {
-  const gw = await startNode({ nodeName: "gateway" });
-  const peer = await startNode({
-    nodeName: "peer",
-    bootstrapPeers: [gw.listenAddresses[0]],
-  });
+  const { gw, peer } = await startGatewayAndPeer();
   const got = new Set<string>();
   const ev = peer.events();
   const peerLoop = (async () => {
@@ -65,11 +61,7 @@ Deno.test("bridge: 1,000,000 random/mutated datagrams and 100,000 spoofed Hellos
       if (e.type === "message") got.add(new TextDecoder().decode(e.data));
     }
   })();
-  const bridge = await EmbeddedBridge.start(gw.handle(), {
-    udpPort: 0,
-    hostname: "127.0.0.1",
-    devices: { "1": KEY1, "2": KEY2 },
-  });
+  const bridge = await startLocalBridge(gw.handle(), { "1": KEY1, "2": KEY2 });
   const real = new RawDevice({
     deviceId: 1,
     key: KEY1,
