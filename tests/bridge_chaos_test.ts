@@ -9,7 +9,8 @@ import type { AviEvent } from "../core/events.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
 import { ChaosProxy } from "./support/chaos_proxy.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { shutdownAll, until } from "./mesh_fixture.ts";
+import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -22,11 +23,7 @@ function keyOf(id: number): Uint8Array {
 }
 
 async function meshPair(topics: string[]) {
-  const gw = await startNode({ nodeName: "gateway" });
-  const peer = await startNode({
-    nodeName: "peer",
-    bootstrapPeers: [gw.listenAddresses[0]],
-  });
+  const { gw, peer } = await startGatewayAndPeer();
   const got = new Map<string, number>();
   let lagged = 0;
   const ev = peer.events();
@@ -70,11 +67,7 @@ Deno.test("bridge: 10,000 QoS 1 publishes through 10% loss, 5% duplication, 20% 
   const mesh = await meshPair(topics);
   const devices: Record<string, Uint8Array> = {};
   for (let i = 1; i <= DEVICES; i++) devices[String(i)] = keyOf(i);
-  const bridge = await EmbeddedBridge.start(mesh.gw.handle(), {
-    udpPort: 0,
-    hostname: "127.0.0.1",
-    devices,
-  });
+  const bridge = await startLocalBridge(mesh.gw.handle(), devices);
   const chaos = { loss: 0.1, duplicate: 0.05, reorder: 0.2 };
   const proxy = await ChaosProxy.start({
     target: { hostname: "127.0.0.1", port: bridge.port },
