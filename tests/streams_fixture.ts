@@ -15,7 +15,7 @@ import { multiaddr } from "@multiformats/multiaddr";
 import type { AviEvent } from "../core/events.ts";
 import type { PeerId } from "../core/peer_id.ts";
 import { StreamService, type StreamServiceInit } from "../streams/service.ts";
-import type { StreamMode } from "../streams/types.ts";
+import type { StreamFrame, StreamMode } from "../streams/types.ts";
 
 /** A running test node. */
 export interface TestNode {
@@ -170,6 +170,30 @@ export async function streamPair(
 }
 
 /**
+ * Runs `body` with a fresh {@link streamPair}, then stops both peers (also
+ * when `body` throws).
+ *
+ * @example
+ * ```ts ignore
+ * await withStreamPair(async ({ a, b }) => {
+ *   await openStream(a, b);
+ * }, { maxFrameBytes: 1000 });
+ * ```
+ */
+export async function withStreamPair(
+  body: (pair: { a: StreamPeer; b: StreamPeer }) => Promise<void>,
+  init: Partial<Omit<StreamServiceInit, "libp2p" | "emit">> = {},
+): Promise<void> {
+  const { a, b } = await streamPair(init);
+  try {
+    await body({ a, b });
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+}
+
+/**
  * Open a stream from `a` to `b`, accepting it on `b`.
  *
  * @example
@@ -204,6 +228,27 @@ export async function openStream(
 }
 
 const answered = new Set<string>();
+
+/**
+ * {@link openStream}, with `b`'s readable for the stream taken as soon as it
+ * is requested (before any frame can arrive).
+ *
+ * @example
+ * ```ts ignore
+ * const { id, readable } = await openStreamWithReadable(a, b, "reliable");
+ * ```
+ */
+export async function openStreamWithReadable(
+  a: StreamPeer,
+  b: StreamPeer,
+  mode: StreamMode = "reliable",
+): Promise<{ id: string; readable: ReadableStream<StreamFrame> }> {
+  let readable: ReadableStream<StreamFrame> | undefined;
+  const id = await openStream(a, b, mode, (sid) => {
+    readable = b.service.readable(sid);
+  });
+  return { id, readable: readable! };
+}
 
 /** Sleep `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {

@@ -1,18 +1,19 @@
 import assert from "node:assert/strict";
-import type { StreamFrame } from "../streams/types.ts";
-import { openStream, sleep, streamPair, waitFor } from "./streams_fixture.ts";
+import {
+  openStream,
+  openStreamWithReadable,
+  sleep,
+  waitFor,
+  withStreamPair,
+} from "./streams_fixture.ts";
 
 Deno.test("reliable: 10,000 frames arrive complete and in order (events and readable)", async () => {
-  const { a, b } = await streamPair();
-  try {
-    let readable: ReadableStream<StreamFrame> | undefined;
-    const id = await openStream(a, b, "reliable", (sid) => {
-      readable = b.service.readable(sid);
-    });
+  await withStreamPair(async ({ a, b }) => {
+    const { id, readable } = await openStreamWithReadable(a, b, "reliable");
     const N = 10_000;
     const reading = (async () => {
       const seen: number[] = [];
-      for await (const f of readable!) {
+      for await (const f of readable) {
         const v = new DataView(f.data.buffer, f.data.byteOffset).getUint32(0);
         assert.equal(v, f.seq);
         assert.equal(f.data.length, 4 + (f.seq % 50));
@@ -37,10 +38,7 @@ Deno.test("reliable: 10,000 frames arrive complete and in order (events and read
     assert.equal(s.lost, 0);
     assert.equal(s.reordered, 0);
     assert.equal(a.service.stats(id).framesSent, N);
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 // In @libp2p/utils 7.4.1 a stream's onDrain() promise is made once and never
@@ -49,12 +47,8 @@ Deno.test("reliable: 10,000 frames arrive complete and in order (events and read
 // and starves the event loop; a send-then-onDrain loop would instead grow the
 // write buffer without bound). Waiting for the 'drain' event passes it.
 Deno.test("reliable: send() waits on a slow reader (drain event, not onDrain) and buffers stay bounded", async () => {
-  const { a, b } = await streamPair();
-  try {
-    let readable: ReadableStream<StreamFrame> | undefined;
-    const id = await openStream(a, b, "reliable", (sid) => {
-      readable = b.service.readable(sid);
-    });
+  await withStreamPair(async ({ a, b }) => {
+    const { id, readable } = await openStreamWithReadable(a, b, "reliable");
     const FRAME = 64 * 1024;
     const TOTAL = 64 * 1024 * 1024; // four times Yamux's largest window
     const frames = TOTAL / FRAME;
@@ -91,7 +85,7 @@ Deno.test("reliable: send() waits on a slow reader (drain event, not onDrain) an
 
     // now read slowly to the end, checking order and content
     let next = 0;
-    for await (const f of readable!) {
+    for await (const f of readable) {
       assert.equal(f.seq, next);
       assert.equal(f.data.length, FRAME);
       assert.equal(f.data[0], next & 0xff);
@@ -106,19 +100,12 @@ Deno.test("reliable: send() waits on a slow reader (drain event, not onDrain) an
       maxSenderBuffered <= 2 * (FRAME + 18),
       `sender buffered up to ${maxSenderBuffered} bytes`,
     );
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 Deno.test("writable() and readable() pipe frames end to end", async () => {
-  const { a, b } = await streamPair();
-  try {
-    let readable: ReadableStream<StreamFrame> | undefined;
-    const id = await openStream(a, b, "reliable", (sid) => {
-      readable = b.service.readable(sid);
-    });
+  await withStreamPair(async ({ a, b }) => {
+    const { id, readable } = await openStreamWithReadable(a, b, "reliable");
     const chunks = Array.from(
       { length: 100 },
       (_, i) => new Uint8Array([i, i]),
@@ -126,7 +113,7 @@ Deno.test("writable() and readable() pipe frames end to end", async () => {
     const source = ReadableStream.from(chunks);
     const piping = source.pipeTo(a.service.writable(id));
     const got: number[] = [];
-    for await (const f of readable!) got.push(f.data[0]);
+    for await (const f of readable) got.push(f.data[0]);
     await piping;
     assert.deepEqual(got, chunks.map((_, i) => i));
     const closed = await b.waitEvent("streamClosed");
@@ -134,34 +121,23 @@ Deno.test("writable() and readable() pipe frames end to end", async () => {
     assert.throws(() => b.service.readable(id), {
       name: "StreamNotFoundError",
     });
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 Deno.test("send() rejects a frame over maxFrameBytes with TooLargeError", async () => {
-  const { a, b } = await streamPair({ maxFrameBytes: 1000 });
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const id = await openStream(a, b);
     await assert.rejects(a.service.send(id, new Uint8Array(1001)), {
       name: "TooLargeError",
     });
     await a.service.send(id, new Uint8Array(1000));
     await b.waitEvent("streamData");
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  }, { maxFrameBytes: 1000 });
 });
 
 Deno.test("reliable: close() delivers everything to a reader that stalls longer than the close grace period", async () => {
-  const { a, b } = await streamPair();
-  try {
-    let readable: ReadableStream<StreamFrame> | undefined;
-    const id = await openStream(a, b, "reliable", (sid) => {
-      readable = b.service.readable(sid);
-    });
+  await withStreamPair(async ({ a, b }) => {
+    const { id, readable } = await openStreamWithReadable(a, b, "reliable");
     const FRAME = 64 * 1024;
     // send until the stalled reader has paused the stream (its 64 frames are
     // unread) and the network stops taking bytes (some wait in the libp2p
@@ -178,7 +154,7 @@ Deno.test("reliable: close() delivers everything to a reader that stalls longer 
     const closing = a.service.close(id);
     await sleep(6_000); // longer than the 5 s grace of a libp2p close
     let next = 0;
-    for await (const f of readable!) {
+    for await (const f of readable) {
       assert.equal(f.seq, next);
       assert.equal(f.data[FRAME - 1], next & 0xff);
       next++;
@@ -187,15 +163,11 @@ Deno.test("reliable: close() delivers everything to a reader that stalls longer 
     assert.equal(next, frames);
     const closed = await b.waitEvent("streamClosed");
     assert.equal(closed.reason, "remote");
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 Deno.test("readable() called right after request() resolves still gets the responder's first frames", async () => {
-  const { a, b } = await streamPair();
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const responding = (async () => {
       const req = await b.waitEvent("streamRequested");
       await b.service.accept(req.streamId);
@@ -210,15 +182,11 @@ Deno.test("readable() called right after request() resolves still gets the respo
     for await (const f of a.service.readable(id)) got.push(f.data[0]);
     await responding;
     assert.deepEqual(got, [0, 1, 2, 3, 4]);
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 Deno.test("reliable: concurrent send() calls keep their call order; both directions at once", async () => {
-  const { a, b } = await streamPair();
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const id = await openStream(a, b);
     const N = 2000;
     const FRAME = 16 * 1024; // 32 MiB each way: the windows fill up
@@ -242,8 +210,5 @@ Deno.test("reliable: concurrent send() calls keep their call order; both directi
         );
       });
     }
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
