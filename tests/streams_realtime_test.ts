@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import type { StreamFrame } from "../streams/types.ts";
 import {
   encodeFrame,
   FrameDecoder,
@@ -11,24 +10,18 @@ import type { Stream } from "@libp2p/interface";
 import {
   connect,
   openStream,
+  openStreamWithReadable,
   sleep,
   startStreamPeer,
   startTestNode,
-  streamPair,
   waitFor,
+  withStreamPair,
 } from "./streams_fixture.ts";
 
 Deno.test("realtime: a stalled reader loses its oldest frames, counted, with bounded memory", async () => {
   // a large in-flight window: this test is about the reader's queue
-  const { a, b } = await streamPair({
-    realtimeQueueFrames: 10,
-    realtimeMaxInFlight: 1000,
-  });
-  try {
-    let readable: ReadableStream<StreamFrame> | undefined;
-    const id = await openStream(a, b, "realtime", (sid) => {
-      readable = b.service.readable(sid);
-    });
+  await withStreamPair(async ({ a, b }) => {
+    const { id, readable } = await openStreamWithReadable(a, b, "realtime");
     const N = 500;
     let maxBuffered = 0;
     for (let i = 0; i < N; i++) {
@@ -46,21 +39,20 @@ Deno.test("realtime: a stalled reader loses its oldest frames, counted, with bou
     assert.ok(s.bufferedBytes <= 10 * 640, `holds ${s.bufferedBytes} bytes`);
     assert.ok(maxBuffered <= 10 * 640 + 64 * 1024, `held ${maxBuffered}`);
     // the reader gets the newest frames, in order
-    const reader = readable!.getReader();
+    const reader = readable.getReader();
     const got: number[] = [];
     for (let i = 0; i < 10; i++) got.push((await reader.read()).value!.seq);
     assert.deepEqual(got, Array.from({ length: 10 }, (_, i) => N - 10 + i));
     reader.releaseLock();
-    await readable!.cancel();
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+    await readable.cancel();
+  }, {
+    realtimeQueueFrames: 10,
+    realtimeMaxInFlight: 1000,
+  });
 });
 
 Deno.test("realtime: when the link falls behind, send() never waits and the oldest frames are dropped", async () => {
-  const { a, b } = await streamPair({ realtimeQueueFrames: 4 });
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const id = await openStream(a, b, "realtime");
     const FRAME = 256 * 1024;
     const N = 100; // 25 MiB offered at once, far more than the link takes
@@ -84,15 +76,11 @@ Deno.test("realtime: when the link falls behind, send() never waits and the olde
     assert.equal(got.lost, sent.dropped);
     assert.equal(lastSeq(b, id), N - 1);
     assert.equal(got.reordered, 0);
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  }, { realtimeQueueFrames: 4 });
 });
 
 Deno.test("realtime: stats report latency and jitter figures", async () => {
-  const { a, b } = await streamPair();
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const id = await openStream(a, b, "realtime");
     for (let i = 0; i < 20; i++) {
       await a.service.send(id, new Uint8Array(640));
@@ -105,10 +93,7 @@ Deno.test("realtime: stats report latency and jitter figures", async () => {
     assert.equal(s.bytesReceived, 20 * 640);
     assert.ok(Number.isFinite(s.latencyMs) && s.latencyMs >= 0);
     assert.ok(Number.isFinite(s.jitterMs) && s.jitterMs >= 0);
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 function lastSeq(
@@ -174,8 +159,7 @@ Deno.test("realtime: a receiver that stops acknowledging holds the sender to rea
 });
 
 Deno.test("realtime: the receiver acknowledges every 4th frame", async () => {
-  const { a, b } = await streamPair({ realtimeMaxInFlight: 5 });
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const id = await openStream(a, b, "realtime");
     // 200 frames paced by the window: they all arrive because acks keep
     // freeing it (send never waits, so pace on the receiver's count)
@@ -186,8 +170,5 @@ Deno.test("realtime: the receiver acknowledges every 4th frame", async () => {
     const s = a.service.stats(id);
     assert.equal(s.framesSent, 200);
     assert.equal(s.dropped, 0);
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  }, { realtimeMaxInFlight: 5 });
 });
