@@ -5,13 +5,12 @@ import {
   openStream,
   sleep,
   startStreamPeer,
-  streamPair,
   waitFor,
+  withStreamPair,
 } from "./streams_fixture.ts";
 
 Deno.test("request() resolves once the peer accepts; both sides see the lifecycle events", async () => {
-  const { a, b } = await streamPair();
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const pending = a.service.request(b.id, "voice", { mode: "realtime" });
     const req = await b.waitEvent("streamRequested");
     assert.equal(req.from, a.id);
@@ -37,15 +36,11 @@ Deno.test("request() resolves once the peer accepts; both sides see the lifecycl
     assert.equal(a.service.stats(id).framesSent, 1);
     assert.equal(a.service.stats(id).framesReceived, 1);
     assert.equal(b.service.stats(id).bytesReceived, 3);
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 Deno.test("reject() makes request() throw StreamRejectedError with the reason", async () => {
-  const { a, b } = await streamPair();
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const pending = a.service.request(b.id, "voice");
     const req = await b.waitEvent("streamRequested");
     await b.service.reject(req.streamId, "busy");
@@ -64,15 +59,11 @@ Deno.test("reject() makes request() throw StreamRejectedError with the reason", 
     await assert.rejects(b.service.accept(req.streamId), {
       name: "StreamNotFoundError",
     });
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 Deno.test("an unanswered request is rejected with reason timeout", async () => {
-  const { a, b } = await streamPair({ requestTimeoutMs: 300 });
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const pending = a.service.request(b.id, "voice");
     const req = await b.waitEvent("streamRequested");
     await assert.rejects(pending, {
@@ -88,16 +79,12 @@ Deno.test("an unanswered request is rejected with reason timeout", async () => {
     await assert.rejects(b.service.accept(req.streamId), {
       name: "StreamNotFoundError",
     });
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  }, { requestTimeoutMs: 300 });
 });
 
 for (const closer of ["requester", "responder"] as const) {
   Deno.test(`close() by the ${closer} closes both ends (local here, remote there)`, async () => {
-    const { a, b } = await streamPair();
-    try {
+    await withStreamPair(async ({ a, b }) => {
       const id = await openStream(a, b);
       const [here, there] = closer === "requester" ? [a, b] : [b, a];
       // data sent before close arrives before the close
@@ -132,16 +119,12 @@ for (const closer of ["requester", "responder"] as const) {
         20_000,
         "libp2p streams to close",
       );
-    } finally {
-      await a.stop();
-      await b.stop();
-    }
+    });
   });
 }
 
 Deno.test("a dropped connection closes its streams with reason remote, and they stay closed", async () => {
-  const { a, b } = await streamPair();
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const id1 = await openStream(a, b, "reliable");
     const id2 = await openStream(b, a, "realtime");
     await a.node.libp2p.hangUp(b.node.libp2p.peerId);
@@ -158,39 +141,28 @@ Deno.test("a dropped connection closes its streams with reason remote, and they 
       name: "StreamNotFoundError",
     });
     assert.equal(b.service.stats(id2).state, "closed");
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 Deno.test("a pending request is rejected when the connection drops", async () => {
-  const { a, b } = await streamPair();
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const pending = a.service.request(b.id, "voice");
     const req = await b.waitEvent("streamRequested");
     await b.node.libp2p.hangUp(a.node.libp2p.peerId);
     await assert.rejects(pending, { name: "StreamRejectedError" });
     const closed = await b.waitEvent("streamClosed");
     assert.equal(closed.streamId, req.streamId);
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 Deno.test("maxStreams: a local request beyond it throws LimitExceededError", async () => {
-  const { a, b } = await streamPair({ maxStreams: 2 });
-  try {
+  await withStreamPair(async ({ a, b }) => {
     await openStream(a, b);
     await openStream(b, a); // inbound streams count too
     await assert.rejects(a.service.request(b.id, "third"), {
       name: "LimitExceededError",
     });
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  }, { maxStreams: 2 });
 });
 
 Deno.test("maxStreams: the peer at its limit rejects the request", async () => {
@@ -238,8 +210,7 @@ Deno.test("request() to a malformed or unconnected peer throws PeerNotFoundError
 });
 
 Deno.test("request() honours an abort signal; close() withdraws a pending request", async () => {
-  const { a, b } = await streamPair();
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const ac = new AbortController();
     const pending = a.service.request(b.id, "one", { signal: ac.signal });
     const req1 = await b.waitEvent("streamRequested");
@@ -262,15 +233,11 @@ Deno.test("request() honours an abort signal; close() withdraws a pending reques
       name: "StreamRejectedError",
       reason: "closed",
     });
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 Deno.test("stop() closes open streams (local here, remote there) and rejects pending requests", async () => {
-  const { a, b } = await streamPair();
-  try {
+  await withStreamPair(async ({ a, b }) => {
     const id = await openStream(a, b);
     const pending = a.service.request(b.id, "late");
     await b.waitEvent("streamRequested", (e) => e.reason === "late");
@@ -283,10 +250,7 @@ Deno.test("stop() closes open streams (local here, remote there) and rejects pen
     await assert.rejects(a.service.request(b.id, "x"), {
       name: "NotStartedError",
     });
-  } finally {
-    await a.stop();
-    await b.stop();
-  }
+  });
 });
 
 Deno.test("new StreamService() refuses limits that are not positive integers", async () => {
