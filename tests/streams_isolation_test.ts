@@ -11,6 +11,7 @@ import {
   openStream,
   sleep,
   startStreamPeer,
+  type StreamPeer,
   waitFor,
 } from "./streams_fixture.ts";
 
@@ -27,6 +28,28 @@ function watch(raw: Stream) {
   return { frames, isClosed: () => closed };
 }
 
+/** Opens a raw libp2p stream on the stream protocol from `from` to `to`, watched. */
+async function dialRaw(from: StreamPeer, to: StreamPeer) {
+  const raw = await from.node.libp2p.dialProtocol(
+    to.node.libp2p.peerId,
+    STREAM_PROTOCOL,
+  );
+  return { raw, seen: watch(raw) };
+}
+
+/** Sends a Request frame for `request` on a raw stream. */
+function sendRequest(
+  raw: Stream,
+  request: { id: string; reason: string; mode: string },
+): void {
+  raw.send(encodeFrame(
+    FrameType.Request,
+    0,
+    0,
+    new TextEncoder().encode(JSON.stringify(request)),
+  ));
+}
+
 Deno.test("a third peer cannot inject frames into, or close, a stream between two others", async () => {
   const a = await startStreamPeer();
   const b = await startStreamPeer();
@@ -38,19 +61,8 @@ Deno.test("a third peer cannot inject frames into, or close, a stream between tw
     const id = await openStream(a, b);
 
     // 1. a request reusing the id is refused
-    const dup = await c.node.libp2p.dialProtocol(
-      b.node.libp2p.peerId,
-      STREAM_PROTOCOL,
-    );
-    const dupSeen = watch(dup);
-    dup.send(encodeFrame(
-      FrameType.Request,
-      0,
-      0,
-      new TextEncoder().encode(
-        JSON.stringify({ id, reason: "hijack", mode: "reliable" }),
-      ),
-    ));
+    const { raw: dup, seen: dupSeen } = await dialRaw(c, b);
+    sendRequest(dup, { id, reason: "hijack", mode: "reliable" });
     await waitFor(() => dupSeen.frames.length > 0);
     assert.equal(dupSeen.frames[0]!.type, FrameType.Reject);
     assert.equal(
@@ -60,11 +72,7 @@ Deno.test("a third peer cannot inject frames into, or close, a stream between tw
 
     // 2. data or close frames without a request end only the intruder's stream
     for (const type of [FrameType.Data, FrameType.Close, FrameType.Accept]) {
-      const raw = await c.node.libp2p.dialProtocol(
-        b.node.libp2p.peerId,
-        STREAM_PROTOCOL,
-      );
-      const seen = watch(raw);
+      const { raw, seen } = await dialRaw(c, b);
       raw.send(encodeFrame(type, 0, Date.now(), new TextEncoder().encode(id)));
       await waitFor(seen.isClosed, 20_000, "the intruder's stream to close");
     }
@@ -105,19 +113,8 @@ Deno.test("a malformed frame from the peer ends the stream with reason error, co
   const b = await startStreamPeer();
   try {
     await connect(a.node, b.node);
-    const raw = await a.node.libp2p.dialProtocol(
-      b.node.libp2p.peerId,
-      STREAM_PROTOCOL,
-    );
-    const seen = watch(raw);
-    raw.send(encodeFrame(
-      FrameType.Request,
-      0,
-      0,
-      new TextEncoder().encode(
-        JSON.stringify({ id: "x1", reason: "r", mode: "realtime" }),
-      ),
-    ));
+    const { raw, seen } = await dialRaw(a, b);
+    sendRequest(raw, { id: "x1", reason: "r", mode: "realtime" });
     const req = await b.waitEvent("streamRequested");
     await b.service.accept(req.streamId);
     await waitFor(() => seen.frames.length > 0);
@@ -144,11 +141,7 @@ Deno.test("garbage on the protocol never breaks the service: each bad stream end
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const watchers: ReturnType<typeof watch>[] = [];
     for (let i = 0; i < 30; i++) {
-      const raw = await a.node.libp2p.dialProtocol(
-        b.node.libp2p.peerId,
-        STREAM_PROTOCOL,
-      );
-      const seen = watch(raw);
+      const { raw, seen } = await dialRaw(a, b);
       const junk = new Uint8Array(1 + Math.floor(rand() * 300));
       for (let k = 0; k < junk.length; k++) junk[k] = Math.floor(rand() * 256);
       if (i % 3 === 0) junk[4] = FrameType.Request; // plausible but broken
