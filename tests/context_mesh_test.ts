@@ -33,25 +33,45 @@ async function converged(nodes: AviP2p[]): Promise<boolean> {
   return all.every((c) => jsonEqual(c as JsonValue, all[0] as JsonValue));
 }
 
+/** Starts the hub of the star. */
+function startHub(): Promise<AviP2p> {
+  return startNode({ ...base, nodeName: "hub" });
+}
+
+/** Starts a node bootstrapped to `hub`. */
+function startSpoke(
+  hub: AviP2p,
+  nodeName: string,
+  config: { dataDir?: string } = {},
+): Promise<AviP2p> {
+  return startNode({
+    ...base,
+    nodeName,
+    ...config,
+    bootstrapPeers: [hub.listenAddresses[0]],
+  });
+}
+
+/** Waits until `hub` is connected to `spokes` peers. */
+function untilStar(hub: AviP2p, spokes: number): Promise<void> {
+  return until(
+    async () => (await hub.handle().connectedPeers()).length === spokes,
+    20_000,
+    "star",
+  );
+}
+
 Deno.test("context over the mesh: five nodes update concurrently and converge", async () => {
-  const hub = await startNode({ ...base, nodeName: "hub" });
+  const hub = await startHub();
   const nodes: AviP2p[] = [hub];
   try {
     for (let i = 1; i < 5; i++) {
       nodes.push(
-        await startNode({
-          ...base,
-          nodeName: `n${i}`,
-          bootstrapPeers: [hub.listenAddresses[0]],
-        }),
+        await startSpoke(hub, `n${i}`),
       );
     }
     const events = nodes[3].events();
-    await until(
-      async () => (await hub.handle().connectedPeers()).length === 4,
-      20_000,
-      "star",
-    );
+    await untilStar(hub, 4);
     await Promise.all(nodes.map(async (n, i) => {
       const h = n.handle();
       for (let k = 0; k < 10; k++) {
@@ -92,20 +112,11 @@ Deno.test("context over the mesh: five nodes update concurrently and converge", 
 
 Deno.test("context over the mesh: a node stopped, updated past and restarted catches up", async () => {
   const dir = await Deno.makeTempDir();
-  const hub = await startNode({ ...base, nodeName: "hub" });
-  const other = await startNode({
-    ...base,
-    nodeName: "other",
-    bootstrapPeers: [hub.listenAddresses[0]],
-  });
+  const hub = await startHub();
+  const other = await startSpoke(hub, "other");
   let b: AviP2p | undefined;
   try {
-    b = await startNode({
-      ...base,
-      nodeName: "kitchen",
-      dataDir: `${dir}/b`,
-      bootstrapPeers: [hub.listenAddresses[0]],
-    });
+    b = await startSpoke(hub, "kitchen", { dataDir: `${dir}/b` });
     const id = b.peerId;
     await b.handle().updateContext({
       avi: { device: { kitchen: { lamp: "on", fan: 1 } } },
@@ -122,12 +133,7 @@ Deno.test("context over the mesh: a node stopped, updated past and restarted cat
     await hub.handle().updateContext({
       avi: { device: { kitchen: { lamp: "off" } } },
     });
-    b = await startNode({
-      ...base,
-      nodeName: "kitchen",
-      dataDir: `${dir}/b`,
-      bootstrapPeers: [hub.listenAddresses[0]],
-    });
+    b = await startSpoke(hub, "kitchen", { dataDir: `${dir}/b` });
     assert.equal(b.peerId, id);
     // Nothing lost, nothing resurrected, before any sync.
     assert.equal(
@@ -158,23 +164,11 @@ Deno.test("context over the mesh: a node stopped, updated past and restarted cat
 });
 
 Deno.test("context over the mesh: a partitioned node heals and converges", async () => {
-  const hub = await startNode({ ...base, nodeName: "hub" });
-  const a = await startNode({
-    ...base,
-    nodeName: "a",
-    bootstrapPeers: [hub.listenAddresses[0]],
-  });
-  const lone = await startNode({
-    ...base,
-    nodeName: "lone",
-    bootstrapPeers: [hub.listenAddresses[0]],
-  });
+  const hub = await startHub();
+  const a = await startSpoke(hub, "a");
+  const lone = await startSpoke(hub, "lone");
   try {
-    await until(
-      async () => (await hub.handle().connectedPeers()).length === 2,
-      20_000,
-      "star",
-    );
+    await untilStar(hub, 2);
     await hub.handle().updateContext({ avi: { device: { shared: 1 } } });
     await until(
       () => converged([hub, a, lone]),
@@ -214,24 +208,11 @@ Deno.test("context over the mesh: a forged delta (writer is not the signer) is r
   const dir = await Deno.makeTempDir();
   // evil's identity is made here so that the test holds its private key.
   const { privateKey: evilKey } = await loadIdentity(`${dir}/evil`, () => {});
-  const hub = await startNode({ ...base, nodeName: "hub" });
-  const evil = await startNode({
-    ...base,
-    nodeName: "evil",
-    dataDir: `${dir}/evil`,
-    bootstrapPeers: [hub.listenAddresses[0]],
-  });
-  const victim = await startNode({
-    ...base,
-    nodeName: "victim",
-    bootstrapPeers: [hub.listenAddresses[0]],
-  });
+  const hub = await startHub();
+  const evil = await startSpoke(hub, "evil", { dataDir: `${dir}/evil` });
+  const victim = await startSpoke(hub, "victim");
   try {
-    await until(
-      async () => (await hub.handle().connectedPeers()).length === 2,
-      20_000,
-      "star",
-    );
+    await untilStar(hub, 2);
     await until(
       async () => (await evil.handle().topicPeers(CONTEXT_TOPIC)).length > 0,
       20_000,
