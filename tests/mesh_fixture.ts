@@ -6,7 +6,12 @@
  */
 
 import { AviP2p, type AviP2pConfig } from "../mesh/mod.ts";
-import type { AviEvent } from "../core/events.ts";
+import type {
+  AviEvent,
+  PeerConnectedEvent,
+  PeerDisconnectedEvent,
+  PeerDiscoveredEvent,
+} from "../core/events.ts";
 
 /** A tag no other test on this machine uses. */
 export function uniqueTag(): string {
@@ -57,6 +62,21 @@ export async function waitForEvent<T extends AviEvent>(
     clearTimeout(timer);
   }
 }
+
+/** Matches the peerDiscovered event of peer `id` (for {@link waitForEvent}). */
+export const peerDiscovered =
+  (id: string) => (e: AviEvent): e is PeerDiscoveredEvent =>
+    e.type === "peerDiscovered" && e.peerId === id;
+
+/** Matches the peerConnected event of peer `id` (for {@link waitForEvent}). */
+export const peerConnected =
+  (id: string) => (e: AviEvent): e is PeerConnectedEvent =>
+    e.type === "peerConnected" && e.peerId === id;
+
+/** Matches the peerDisconnected event of peer `id` (for {@link waitForEvent}). */
+export const peerDisconnected =
+  (id: string) => (e: AviEvent): e is PeerDisconnectedEvent =>
+    e.type === "peerDisconnected" && e.peerId === id;
 
 /** Polls `cond` every 20 ms until true; throws after `ms`. */
 export async function until(

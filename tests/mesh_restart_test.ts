@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
-import type {
-  AviEvent,
-  PeerConnectedEvent,
-  PeerDisconnectedEvent,
-} from "../core/events.ts";
-import { shutdownAll, startNode, until, waitForEvent } from "./mesh_fixture.ts";
+import {
+  peerConnected,
+  peerDisconnected,
+  shutdownAll,
+  startNode,
+  until,
+  waitForEvent,
+} from "./mesh_fixture.ts";
 
 Deno.test("a restarted node (same dataDir) keeps its peer id and is redialled by its peer", async () => {
   const dir = await Deno.makeTempDir();
@@ -25,8 +27,7 @@ Deno.test("a restarted node (same dataDir) keeps its peer id and is redialled by
     const port = Number(b.listenAddresses[0].split("/")[4]);
     await waitForEvent(
       evA,
-      (e: AviEvent): e is PeerConnectedEvent =>
-        e.type === "peerConnected" && e.peerId === firstId,
+      peerConnected(firstId),
       20_000,
       "a connected to b",
     );
@@ -47,8 +48,7 @@ Deno.test("a restarted node (same dataDir) keeps its peer id and is redialled by
     await b.shutdown();
     await waitForEvent(
       evA,
-      (e: AviEvent): e is PeerDisconnectedEvent =>
-        e.type === "peerDisconnected" && e.peerId === firstId,
+      peerDisconnected(firstId),
       20_000,
       "a sees b drop",
     );
@@ -62,8 +62,7 @@ Deno.test("a restarted node (same dataDir) keeps its peer id and is redialled by
     assert.equal(b.peerId, firstId);
     await waitForEvent(
       evA,
-      (e: AviEvent): e is PeerConnectedEvent =>
-        e.type === "peerConnected" && e.peerId === firstId,
+      peerConnected(firstId),
       30_000,
       "a redials the restarted b",
     );
