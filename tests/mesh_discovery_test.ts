@@ -1,21 +1,14 @@
 import assert from "node:assert/strict";
-import type {
-  AviEvent,
-  PeerConnectedEvent,
-  PeerDiscoveredEvent,
-} from "../core/events.ts";
+import type { AviEvent } from "../core/events.ts";
 import {
+  peerConnected,
+  peerDiscovered,
   shutdownAll,
   startNode,
   uniqueTag,
   until,
   waitForEvent,
 } from "./mesh_fixture.ts";
-
-const discovered = (id: string) => (e: AviEvent): e is PeerDiscoveredEvent =>
-  e.type === "peerDiscovered" && e.peerId === id;
-const connected = (id: string) => (e: AviEvent): e is PeerConnectedEvent =>
-  e.type === "peerConnected" && e.peerId === id;
 
 Deno.test("mDNS: two nodes with the same discovery tag find and connect to each other; another tag stays apart", async () => {
   const tag = uniqueTag();
@@ -31,8 +24,18 @@ Deno.test("mDNS: two nodes with the same discovery tag find and connect to each 
   });
   const evO = other.events();
   try {
-    await waitForEvent(evA, discovered(b.peerId), 30_000, "a to discover b");
-    await waitForEvent(evB, discovered(a.peerId), 30_000, "b to discover a");
+    await waitForEvent(
+      evA,
+      peerDiscovered(b.peerId),
+      30_000,
+      "a to discover b",
+    );
+    await waitForEvent(
+      evB,
+      peerDiscovered(a.peerId),
+      30_000,
+      "b to discover a",
+    );
     await until(
       async () => (await a.handle().connectedPeers()).includes(b.peerId),
       30_000,
@@ -40,7 +43,7 @@ Deno.test("mDNS: two nodes with the same discovery tag find and connect to each 
     );
     const c = await waitForEvent(
       evB,
-      connected(a.peerId),
+      peerConnected(a.peerId),
       30_000,
       "b peerConnected a",
     );
@@ -79,12 +82,12 @@ Deno.test("bootstrap: a node dials its bootstrap peer at start and both see peer
     assert.equal(started.value?.type, "started");
     await waitForEvent(
       evB,
-      discovered(a.peerId),
+      peerDiscovered(a.peerId),
       20_000,
       "b discovers a (bootstrap)",
     );
-    await waitForEvent(evB, connected(a.peerId), 20_000, "b connects to a");
-    await waitForEvent(evA, connected(b.peerId), 20_000, "a sees b");
+    await waitForEvent(evB, peerConnected(a.peerId), 20_000, "b connects to a");
+    await waitForEvent(evA, peerConnected(b.peerId), 20_000, "a sees b");
     assert.deepEqual(await b.handle().connectedPeers(), [a.peerId]);
     assert.ok((await b.handle().discoverPeers()).includes(a.peerId));
   } finally {
@@ -118,7 +121,12 @@ Deno.test("Kademlia: a node finds a peer of its bootstrap peer through discoverP
       30_000,
       "y to find x through the DHT",
     );
-    await waitForEvent(evY, discovered(x.peerId), 5_000, "y peerDiscovered x");
+    await waitForEvent(
+      evY,
+      peerDiscovered(x.peerId),
+      5_000,
+      "y peerDiscovered x",
+    );
   } finally {
     await shutdownAll(hub, x, y);
   }
