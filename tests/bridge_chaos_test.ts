@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import type { AviEvent } from "../core/events.ts";
-import { EmbeddedBridge } from "../bridge/mod.ts";
 import { ChaosProxy } from "./support/chaos_proxy.ts";
 import { RawDevice } from "./support/bridge_device.ts";
 import { shutdownAll, until } from "./mesh_fixture.ts";
@@ -20,6 +19,27 @@ function keyOf(id: number): Uint8Array {
   new DataView(k.buffer).setUint32(0, id + 1000);
   k[31] = 0x5a;
   return k;
+}
+
+/** The key table of devices 1 to `n`. */
+function deviceKeys(n: number): Record<string, Uint8Array> {
+  const devices: Record<string, Uint8Array> = {};
+  for (let i = 1; i <= n; i++) devices[String(i)] = keyOf(i);
+  return devices;
+}
+
+/** Devices 1 to `n`, speaking to `port` with retransmission timeout `rtoMs`. */
+function rawDevices(n: number, port: number, rtoMs: number): RawDevice[] {
+  return Array.from(
+    { length: n },
+    (_, i) =>
+      new RawDevice({
+        deviceId: i + 1,
+        key: keyOf(i + 1),
+        gatewayPort: port,
+        rtoMs,
+      }),
+  );
 }
 
 async function meshPair(topics: string[]) {
@@ -65,8 +85,7 @@ Deno.test("bridge: 10,000 QoS 1 publishes through 10% loss, 5% duplication, 20% 
   const DEVICES = 20, PER = 500, WINDOW = 25;
   const topics = Array.from({ length: DEVICES }, (_, i) => `device/${i + 1}/q`);
   const mesh = await meshPair(topics);
-  const devices: Record<string, Uint8Array> = {};
-  for (let i = 1; i <= DEVICES; i++) devices[String(i)] = keyOf(i);
+  const devices = deviceKeys(DEVICES);
   const bridge = await startLocalBridge(mesh.gw.handle(), devices);
   const chaos = { loss: 0.1, duplicate: 0.05, reorder: 0.2 };
   const proxy = await ChaosProxy.start({
@@ -75,16 +94,7 @@ Deno.test("bridge: 10,000 QoS 1 publishes through 10% loss, 5% duplication, 20% 
     up: chaos,
     down: chaos,
   });
-  const devs = Array.from(
-    { length: DEVICES },
-    (_, i) =>
-      new RawDevice({
-        deviceId: i + 1,
-        key: keyOf(i + 1),
-        gatewayPort: proxy.port,
-        rtoMs: 300,
-      }),
-  );
+  const devs = rawDevices(DEVICES, proxy.port, 300);
   try {
     await Promise.all(devs.map((d) => d.connect()));
     const codes: number[] = [];
@@ -135,24 +145,10 @@ Deno.test("bridge: a gateway restarted mid-traffic is rejoined by every device a
   const DEVICES = 5;
   const topics = Array.from({ length: DEVICES }, (_, i) => `device/${i + 1}/r`);
   const mesh = await meshPair(topics);
-  const devices: Record<string, Uint8Array> = {};
-  for (let i = 1; i <= DEVICES; i++) devices[String(i)] = keyOf(i);
-  const opts = { hostname: "127.0.0.1", devices };
-  let bridge = await EmbeddedBridge.start(mesh.gw.handle(), {
-    ...opts,
-    udpPort: 0,
-  });
+  const devices = deviceKeys(DEVICES);
+  let bridge = await startLocalBridge(mesh.gw.handle(), devices);
   const port = bridge.port;
-  const devs = Array.from(
-    { length: DEVICES },
-    (_, i) =>
-      new RawDevice({
-        deviceId: i + 1,
-        key: keyOf(i + 1),
-        gatewayPort: port,
-        rtoMs: 200,
-      }),
-  );
+  const devs = rawDevices(DEVICES, port, 200);
   const acked = new Set<string>();
   let stop = false;
   try {
@@ -172,8 +168,7 @@ Deno.test("bridge: a gateway restarted mid-traffic is rejoined by every device a
     await until(() => acked.size >= 500, 30_000, "traffic before restart");
     await bridge.close();
     await new Promise((r) => setTimeout(r, 300));
-    bridge = await EmbeddedBridge.start(mesh.gw.handle(), {
-      ...opts,
+    bridge = await startLocalBridge(mesh.gw.handle(), devices, {
       udpPort: port,
     });
     const before = acked.size;
