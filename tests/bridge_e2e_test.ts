@@ -19,6 +19,7 @@ import { RawDevice } from "./support/bridge_device.ts";
 import { shutdownAll, until } from "./mesh_fixture.ts";
 import {
   fakeMesh,
+  idleEvents,
   startGatewayAndPeer,
   startLocalBridge,
 } from "./support/bridge_rig.ts";
@@ -678,17 +679,7 @@ Deno.test("bridge: a burst for a device is bounded by its outbound queue; the me
 });
 
 Deno.test("bridge: a replayed Hello of an older handshake is refused with 'replayed' and makes no session", async () => {
-  const bridge = await startLocalBridge(
-    fakeMesh(() => {
-      const it: AsyncIterableIterator<AviEvent> = {
-        [Symbol.asyncIterator]: () => it,
-        next: () => new Promise(() => {}),
-        return: () => Promise.resolve({ done: true, value: undefined }),
-      };
-      return it;
-    }),
-    { "1": KEY1 },
-  );
+  const bridge = await startLocalBridge(fakeMesh(idleEvents), { "1": KEY1 });
   const sock = Deno.listenDatagram({
     transport: "udp",
     hostname: "127.0.0.1",

@@ -53,3 +53,13 @@ export function fakeMesh(
     events,
   };
 }
+
+/** Mesh events that never come (the iterator only ends when returned). */
+export function idleEvents(): AsyncIterableIterator<AviEvent> {
+  const it: AsyncIterableIterator<AviEvent> = {
+    [Symbol.asyncIterator]: () => it,
+    next: () => new Promise(() => {}),
+    return: () => Promise.resolve({ done: true, value: undefined }),
+  };
+  return it;
+}
