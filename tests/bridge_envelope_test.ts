@@ -7,7 +7,11 @@ import type { AviEvent, MessageEvent } from "../core/events.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
 import { RawDevice } from "./support/bridge_device.ts";
 import { shutdownAll, until } from "./mesh_fixture.ts";
-import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
+import {
+  idleEvents,
+  startGatewayAndPeer,
+  startLocalBridge,
+} from "./support/bridge_rig.ts";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -24,13 +28,12 @@ function sensor(d: RawDevice, value: number): Promise<number> {
   }));
 }
 
-function idleEvents(): AsyncIterableIterator<AviEvent> {
-  const it: AsyncIterableIterator<AviEvent> = {
-    [Symbol.asyncIterator]: () => it,
-    next: () => new Promise(() => {}),
-    return: () => Promise.resolve({ done: true, value: undefined }),
-  };
-  return it;
+/** Devices 1 (KEY1) and 2 (KEY2), speaking to `port`. */
+function devicesOneAndTwo(port: number): [RawDevice, RawDevice] {
+  return [
+    new RawDevice({ deviceId: 1, key: KEY1, gatewayPort: port }),
+    new RawDevice({ deviceId: 2, key: KEY2, gatewayPort: port }),
+  ];
 }
 
 Deno.test("bridge: events that pile up on several topics leave as one publishBatch of single event objects", async () => {
@@ -56,16 +59,7 @@ Deno.test("bridge: events that pile up on several topics leave as one publishBat
     hostname: "127.0.0.1",
     devices: { "1": KEY1, "2": KEY2 },
   });
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: bridge.port,
-  });
-  const d2 = new RawDevice({
-    deviceId: 2,
-    key: KEY2,
-    gatewayPort: bridge.port,
-  });
+  const [d1, d2] = devicesOneAndTwo(bridge.port);
   try {
     await d1.connect();
     await d2.connect();
@@ -118,16 +112,7 @@ Deno.test("bridge: a burst from two devices reaches a mesh subscriber as one mes
       if (e.type === "message") msgs.push(e);
     }
   })();
-  const d1 = new RawDevice({
-    deviceId: 1,
-    key: KEY1,
-    gatewayPort: bridge.port,
-  });
-  const d2 = new RawDevice({
-    deviceId: 2,
-    key: KEY2,
-    gatewayPort: bridge.port,
-  });
+  const [d1, d2] = devicesOneAndTwo(bridge.port);
   try {
     // only device 1's topic: device 2's events must not show up here
     await peer.handle().subscribe("device/1/sensor/temp");
