@@ -106,6 +106,17 @@ function clone(doc: ContextDoc, now: () => number): ContextDoc {
   return ContextDoc.restore(doc.snapshot(), { replicaId: doc.replicaId, now });
 }
 
+/** A copy of `into` that has pulled everything of `from`. */
+function merged(
+  into: ContextDoc,
+  from: ContextDoc,
+  now: () => number,
+): ContextDoc {
+  const doc = clone(into, now);
+  pull(doc, from);
+  return doc;
+}
+
 const sameState = (x: ContextDoc, y: ContextDoc) => {
   assert.deepEqual(x.get(), y.get());
   assert.deepEqual(x.version(), y.version());
@@ -138,22 +149,16 @@ Deno.test("merge is commutative, associative and idempotent (fast-check)", () =>
   fc.assert(
     fc.property(arbReplicas, ({ docs: [x, y, z], now }) => {
       // commutative
-      const xy = clone(x, now);
-      pull(xy, y);
-      const yx = clone(y, now);
-      pull(yx, x);
+      const xy = merged(x, y, now);
+      const yx = merged(y, x, now);
       sameState(xy, yx);
       // associative
-      const xy_z = clone(xy, now);
-      pull(xy_z, z);
-      const yz = clone(y, now);
-      pull(yz, z);
-      const x_yz = clone(x, now);
-      pull(x_yz, yz);
+      const xy_z = merged(xy, z, now);
+      const yz = merged(y, z, now);
+      const x_yz = merged(x, yz, now);
       sameState(xy_z, x_yz);
       // idempotent
-      const xx = clone(x, now);
-      pull(xx, x);
+      const xx = merged(x, x, now);
       sameState(xx, x);
       pull(xy, y);
       sameState(xy, yx);
