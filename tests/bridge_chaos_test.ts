@@ -6,10 +6,13 @@
  */
 import assert from "node:assert/strict";
 import type { AviEvent } from "../core/events.ts";
-import { ChaosProxy } from "./support/chaos_proxy.ts";
 import { RawDevice } from "./support/bridge_device.ts";
 import { shutdownAll, until } from "./mesh_fixture.ts";
-import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
+import {
+  startChaosProxy,
+  startGatewayAndPeer,
+  startLocalBridge,
+} from "./support/bridge_rig.ts";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -87,13 +90,7 @@ Deno.test("bridge: 10,000 QoS 1 publishes through 10% loss, 5% duplication, 20% 
   const mesh = await meshPair(topics);
   const devices = deviceKeys(DEVICES);
   const bridge = await startLocalBridge(mesh.gw.handle(), devices);
-  const chaos = { loss: 0.1, duplicate: 0.05, reorder: 0.2 };
-  const proxy = await ChaosProxy.start({
-    target: { hostname: "127.0.0.1", port: bridge.port },
-    seed: 20261124,
-    up: chaos,
-    down: chaos,
-  });
+  const proxy = await startChaosProxy(bridge.port);
   const devs = rawDevices(DEVICES, proxy.port, 300);
   try {
     await Promise.all(devs.map((d) => d.connect()));

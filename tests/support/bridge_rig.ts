@@ -11,6 +11,7 @@ import type { BridgeMesh, BridgeOptions } from "../../bridge/mod.ts";
 import type { AviEvent } from "../../core/events.ts";
 import type { AviP2p } from "../../mesh/mod.ts";
 import { startNode } from "../mesh_fixture.ts";
+import { ChaosProxy } from "./chaos_proxy.ts";
 
 /** Starts a node named "gateway" and a node named "peer" bootstrapped to it. */
 export async function startGatewayAndPeer(): Promise<
@@ -62,4 +63,18 @@ export function idleEvents(): AsyncIterableIterator<AviEvent> {
     return: () => Promise.resolve({ done: true, value: undefined }),
   };
   return it;
+}
+
+/**
+ * A chaos proxy in front of `port` on 127.0.0.1: 10% loss, 5% duplication
+ * and 20% reordering each way, seeded with 20261124.
+ */
+export function startChaosProxy(port: number): Promise<ChaosProxy> {
+  const chaos = { loss: 0.1, duplicate: 0.05, reorder: 0.2 };
+  return ChaosProxy.start({
+    target: { hostname: "127.0.0.1", port },
+    seed: 20261124,
+    up: chaos,
+    down: chaos,
+  });
 }
