@@ -10,9 +10,12 @@ import {
   createDenoUdpSocket,
   denoCrypto,
 } from "../embedded/mod.ts";
-import { ChaosProxy } from "./support/chaos_proxy.ts";
 import { shutdownAll, until } from "./mesh_fixture.ts";
-import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
+import {
+  startChaosProxy,
+  startGatewayAndPeer,
+  startLocalBridge,
+} from "./support/bridge_rig.ts";
 
 const KEY = crypto.getRandomValues(new Uint8Array(32));
 const TOTAL = 1000;
@@ -20,13 +23,7 @@ const TOTAL = 1000;
 Deno.test("AviEmbedded: 1,000 QoS 1 publishes through loss, duplication and reordering arrive exactly once", async () => {
   const { gw, peer } = await startGatewayAndPeer();
   const bridge = await startLocalBridge(gw.handle(), { "5": KEY });
-  const chaos = { loss: 0.1, duplicate: 0.05, reorder: 0.2 };
-  const proxy = await ChaosProxy.start({
-    target: { hostname: "127.0.0.1", port: bridge.port },
-    seed: 20261124,
-    up: chaos,
-    down: chaos,
-  });
+  const proxy = await startChaosProxy(bridge.port);
   const seen = new Map<string, number>();
   const ev = peer.events();
   const peerLoop = (async () => {
