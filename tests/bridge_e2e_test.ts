@@ -16,7 +16,7 @@ import {
   nobleCrypto,
 } from "../protocol/mod.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, until } from "./mesh_fixture.ts";
+import { shutdownAll, until, untilTopicPeer } from "./mesh_fixture.ts";
 import {
   fakeMesh,
   idleEvents,
@@ -78,9 +78,10 @@ async function rig(opts: Partial<BridgeOptions> = {}): Promise<Rig> {
 
 async function meshReady(r: Rig, topic: string): Promise<void> {
   await r.peer.handle().subscribe(topic);
-  await until(
-    async () => (await r.gw.handle().topicPeers(topic)).includes(r.peer.peerId),
-    20_000,
+  await untilTopicPeer(
+    r.gw,
+    r.peer,
+    topic,
     `gateway to see the peer on ${topic}`,
   );
 }
@@ -92,9 +93,7 @@ function device(r: Rig, deviceId: number, key = KEY1): RawDevice {
 
 /** Waits until the peer sees the gateway subscribed to `topic`. */
 function peerSeesGateway(r: Rig, topic: string): Promise<void> {
-  return until(async () =>
-    (await r.peer.handle().topicPeers(topic)).includes(r.gw.peerId)
-  );
+  return untilTopicPeer(r.peer, r.gw, topic);
 }
 
 /** Waits until the gateway is connected to at least one peer. */

@@ -91,6 +91,24 @@ export async function until(
   }
 }
 
+/**
+ * Waits (20 s at most) until `watcher` sees `other` among the peers of
+ * `topic`.
+ */
+export function untilTopicPeer(
+  watcher: AviP2p,
+  other: AviP2p,
+  topic: string,
+  what = `a node to see the other on ${topic}`,
+): Promise<void> {
+  return until(
+    async () =>
+      (await watcher.handle().topicPeers(topic)).includes(other.peerId),
+    20_000,
+    what,
+  );
+}
+
 /** Shuts every node down, ignoring errors. */
 export async function shutdownAll(
   ...nodes: (AviP2p | undefined)[]
