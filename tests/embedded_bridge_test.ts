@@ -12,7 +12,7 @@ import {
   RequestRefusedError,
 } from "../embedded/mod.ts";
 import { ErrorCode } from "../protocol/mod.ts";
-import { shutdownAll, until } from "./mesh_fixture.ts";
+import { shutdownAll, until, untilTopicPeer } from "./mesh_fixture.ts";
 import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
 
 const te = new TextEncoder();
@@ -51,11 +51,7 @@ Deno.test("AviEmbedded with the real bridge: publish both ways, events, and reco
       const t of ["device/5/out", "device/5/button", "device/5/sensor/temp"]
     ) {
       await peer.handle().subscribe(t);
-      await until(
-        async () => (await gw.handle().topicPeers(t)).includes(peer.peerId),
-        20_000,
-        `gateway to see the peer on ${t}`,
-      );
+      await untilTopicPeer(gw, peer, t, `gateway to see the peer on ${t}`);
     }
     // device -> mesh
     await avi.publish("device/5/out", te.encode("hello"), { qos: 1 });
@@ -84,10 +80,10 @@ Deno.test("AviEmbedded with the real bridge: publish both ways, events, and reco
 
     // mesh -> device
     await avi.subscribe("home/cmd");
-    await until(
-      async () =>
-        (await peer.handle().topicPeers("home/cmd")).includes(gw.peerId),
-      20_000,
+    await untilTopicPeer(
+      peer,
+      gw,
+      "home/cmd",
       "peer to see the gateway on home/cmd",
     );
     await peer.handle().publish("home/cmd", te.encode("on"));
@@ -143,10 +139,10 @@ Deno.test("AviEmbedded.sleep(): the bridge keeps messages for the sleeping devic
   try {
     await avi.connect();
     await avi.subscribe("home/night");
-    await until(
-      async () =>
-        (await peer.handle().topicPeers("home/night")).includes(gw.peerId),
-      20_000,
+    await untilTopicPeer(
+      peer,
+      gw,
+      "home/night",
       "peer to see the gateway on home/night",
     );
     avi.sleep(2);
