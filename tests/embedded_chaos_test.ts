@@ -10,7 +10,7 @@ import {
   createDenoUdpSocket,
   denoCrypto,
 } from "../embedded/mod.ts";
-import { shutdownAll, until } from "./mesh_fixture.ts";
+import { shutdownAll, until, untilTopicPeer } from "./mesh_fixture.ts";
 import {
   startChaosProxy,
   startGatewayAndPeer,
@@ -52,12 +52,7 @@ Deno.test("AviEmbedded: 1,000 QoS 1 publishes through loss, duplication and reor
   try {
     await avi.connect();
     await peer.handle().subscribe("device/5/load");
-    await until(
-      async () =>
-        (await gw.handle().topicPeers("device/5/load")).includes(peer.peerId),
-      20_000,
-      "gateway to see the peer",
-    );
+    await untilTopicPeer(gw, peer, "device/5/load", "gateway to see the peer");
     const te = new TextEncoder();
     // Sixteen in flight at a time (the client's queue size).
     let next = 0;
