@@ -17,7 +17,7 @@ import {
 } from "../protocol/mod.ts";
 import type { FloodJob, FloodResult } from "./support/bridge_flood_worker.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, until } from "./mesh_fixture.ts";
+import { shutdownAll, until, untilTopicPeer } from "./mesh_fixture.ts";
 import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
 
 const te = new TextEncoder();
@@ -71,9 +71,7 @@ Deno.test("bridge: 1,000,000 random/mutated datagrams and 100,000 spoofed Hellos
   const acked: string[] = [];
   try {
     await peer.handle().subscribe("device/1/live");
-    await until(async () =>
-      (await gw.handle().topicPeers("device/1/live")).includes(peer.peerId)
-    );
+    await untilTopicPeer(gw, peer, "device/1/live");
     await real.connect();
     const gc = forceGc();
     gc?.();
