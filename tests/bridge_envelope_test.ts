@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../core/events.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, until } from "./mesh_fixture.ts";
+import { shutdownAll, until, untilTopicPeer } from "./mesh_fixture.ts";
 import {
   idleEvents,
   startGatewayAndPeer,
@@ -116,20 +116,16 @@ Deno.test("bridge: a burst from two devices reaches a mesh subscriber as one mes
   try {
     // only device 1's topic: device 2's events must not show up here
     await peer.handle().subscribe("device/1/sensor/temp");
-    await until(
-      async () =>
-        (await gw.handle().topicPeers("device/1/sensor/temp")).includes(
-          peer.peerId,
-        ),
-      20_000,
+    await untilTopicPeer(
+      gw,
+      peer,
+      "device/1/sensor/temp",
       "the gateway to see the peer",
     );
-    await until(
-      async () =>
-        (await peer.handle().topicPeers("_avi/envelope/1")).includes(
-          gw.peerId,
-        ),
-      20_000,
+    await untilTopicPeer(
+      peer,
+      gw,
+      "_avi/envelope/1",
       "the gateway's stream to the peer",
     );
     await d1.connect();
