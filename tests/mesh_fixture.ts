@@ -11,6 +11,8 @@ import type {
   PeerConnectedEvent,
   PeerDisconnectedEvent,
   PeerDiscoveredEvent,
+  StreamDataEvent,
+  StreamRequestedEvent,
 } from "../core/events.ts";
 
 /** A tag no other test on this machine uses. */
@@ -78,6 +80,14 @@ export const peerDisconnected =
   (id: string) => (e: AviEvent): e is PeerDisconnectedEvent =>
     e.type === "peerDisconnected" && e.peerId === id;
 
+/** Matches any streamRequested event (for {@link waitForEvent}). */
+export const isStreamRequested = (e: AviEvent): e is StreamRequestedEvent =>
+  e.type === "streamRequested";
+
+/** Matches any streamData event (for {@link waitForEvent}). */
+export const isStreamData = (e: AviEvent): e is StreamDataEvent =>
+  e.type === "streamData";
+
 /** Polls `cond` every 20 ms until true; throws after `ms`. */
 export async function until(
   cond: () => boolean | Promise<boolean>,
@@ -106,6 +116,13 @@ export function untilTopicPeer(
       (await watcher.handle().topicPeers(topic)).includes(other.peerId),
     20_000,
     what,
+  );
+}
+
+/** Waits (20 s at most) until `node` is connected to `other`. */
+export function untilConnectedTo(node: AviP2p, other: AviP2p): Promise<void> {
+  return until(async () =>
+    (await node.handle().connectedPeers()).includes(other.peerId)
   );
 }
 

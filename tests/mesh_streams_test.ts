@@ -1,16 +1,19 @@
 import assert from "node:assert/strict";
-import type {
-  AviEvent,
-  StreamDataEvent,
-  StreamRequestedEvent,
-} from "../core/events.ts";
+import type { AviEvent } from "../core/events.ts";
 import {
   InvalidAddressError,
   NotStartedError,
   PeerNotFoundError,
   StreamRejectedError,
 } from "../core/errors.ts";
-import { shutdownAll, startNode, until, waitForEvent } from "./mesh_fixture.ts";
+import {
+  isStreamData,
+  isStreamRequested,
+  shutdownAll,
+  startNode,
+  untilConnectedTo,
+  waitForEvent,
+} from "./mesh_fixture.ts";
 
 const PEER = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
 
@@ -23,15 +26,13 @@ Deno.test("streams through the handle: request, accept, send, readable, stats, c
   const evB = b.events();
   const evA = a.events();
   try {
-    await until(async () =>
-      (await a.handle().connectedPeers()).includes(b.peerId)
-    );
+    await untilConnectedTo(a, b);
     const asking = a.handle().requestStream(b.peerId, "voice", {
       mode: "reliable",
     });
     const req = await waitForEvent(
       evB,
-      (e: AviEvent): e is StreamRequestedEvent => e.type === "streamRequested",
+      isStreamRequested,
     );
     assert.equal(req.from, a.peerId);
     assert.equal(req.reason, "voice");
@@ -41,7 +42,7 @@ Deno.test("streams through the handle: request, accept, send, readable, stats, c
     await a.handle().sendStreamData(id, new Uint8Array([1, 2, 3]));
     const ev = await waitForEvent(
       evB,
-      (e: AviEvent): e is StreamDataEvent => e.type === "streamData",
+      isStreamData,
     );
     assert.deepEqual([...ev.data], [1, 2, 3]);
     const reader = frames.getReader();
@@ -60,7 +61,7 @@ Deno.test("streams through the handle: request, accept, send, readable, stats, c
     const again = a.handle().requestStream(b.peerId, "video");
     const req2 = await waitForEvent(
       evB,
-      (e: AviEvent): e is StreamRequestedEvent => e.type === "streamRequested",
+      isStreamRequested,
     );
     await b.handle().rejectStream(req2.streamId, "busy");
     await assert.rejects(
@@ -94,9 +95,7 @@ Deno.test("maxStreams and streamRequestTimeoutMs are honoured through the handle
   const a = await startNode({ maxStreams: 1, streamRequestTimeoutMs: 300 });
   const b = await startNode({ bootstrapPeers: [a.listenAddresses[0]] });
   try {
-    await until(async () =>
-      (await a.handle().connectedPeers()).includes(b.peerId)
-    );
+    await untilConnectedTo(a, b);
     // b never answers: the request times out with reason "timeout"
     const first = a.handle().requestStream(b.peerId, "one");
     // while it is pending it holds the only slot
