@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import type {
-  AviEvent,
-  StreamClosedEvent,
-  StreamRequestedEvent,
-} from "../core/events.ts";
+import type { AviEvent, StreamClosedEvent } from "../core/events.ts";
 import { LimitExceededError } from "../core/errors.ts";
-import { shutdownAll, startNode, until, waitForEvent } from "./mesh_fixture.ts";
+import {
+  isStreamRequested,
+  shutdownAll,
+  startNode,
+  untilConnectedTo,
+  waitForEvent,
+} from "./mesh_fixture.ts";
 
 Deno.test("AviP2p handle: a realtime voice call through writable/readable; limits; a disconnect closes it for good", async () => {
   const a = await startNode({ nodeName: "a", maxStreams: 1 });
@@ -16,15 +18,13 @@ Deno.test("AviP2p handle: a realtime voice call through writable/readable; limit
   const evA = a.events();
   const evB = b.events();
   try {
-    await until(async () =>
-      (await a.handle().connectedPeers()).includes(b.peerId)
-    );
+    await untilConnectedTo(a, b);
     const asking = a.handle().requestStream(b.peerId, "voice", {
       mode: "realtime",
     });
     const req = await waitForEvent(
       evB,
-      (e: AviEvent): e is StreamRequestedEvent => e.type === "streamRequested",
+      isStreamRequested,
     );
     assert.equal(req.mode, "realtime");
     const frames = await b.handle().streamReadable(req.streamId);
@@ -66,9 +66,7 @@ Deno.test("AviP2p handle: a realtime voice call through writable/readable; limit
     }
     assert.equal((await reader.read()).done, true);
     // the mesh redials, but the stream does not come back
-    await until(async () =>
-      (await a.handle().connectedPeers()).includes(b.peerId)
-    );
+    await untilConnectedTo(a, b);
     await assert.rejects(
       a.handle().sendStreamData(id, new Uint8Array(1)),
       { name: "StreamNotFoundError" },
