@@ -30,20 +30,14 @@ Deno.test("streams through the handle: request, accept, send, readable, stats, c
     const asking = a.handle().requestStream(b.peerId, "voice", {
       mode: "reliable",
     });
-    const req = await waitForEvent(
-      evB,
-      isStreamRequested,
-    );
+    const req = await waitForEvent(evB, isStreamRequested);
     assert.equal(req.from, a.peerId);
     assert.equal(req.reason, "voice");
     const frames = await b.handle().streamReadable(req.streamId);
     await b.handle().acceptStream(req.streamId);
     const id = await asking;
     await a.handle().sendStreamData(id, new Uint8Array([1, 2, 3]));
-    const ev = await waitForEvent(
-      evB,
-      isStreamData,
-    );
+    const ev = await waitForEvent(evB, isStreamData);
     assert.deepEqual([...ev.data], [1, 2, 3]);
     const reader = frames.getReader();
     const first = await reader.read();
@@ -59,10 +53,7 @@ Deno.test("streams through the handle: request, accept, send, readable, stats, c
 
     // rejection reaches the requester as StreamRejectedError
     const again = a.handle().requestStream(b.peerId, "video");
-    const req2 = await waitForEvent(
-      evB,
-      isStreamRequested,
-    );
+    const req2 = await waitForEvent(evB, isStreamRequested);
     await b.handle().rejectStream(req2.streamId, "busy");
     await assert.rejects(
       again,
