@@ -22,10 +22,7 @@ Deno.test("AviP2p handle: a realtime voice call through writable/readable; limit
     const asking = a.handle().requestStream(b.peerId, "voice", {
       mode: "realtime",
     });
-    const req = await waitForEvent(
-      evB,
-      isStreamRequested,
-    );
+    const req = await waitForEvent(evB, isStreamRequested);
     assert.equal(req.mode, "realtime");
     const frames = await b.handle().streamReadable(req.streamId);
     await b.handle().acceptStream(req.streamId);
