@@ -41,6 +41,25 @@ async function device(
   return { avi, inbox };
 }
 
+/** Runs `body` with a test gateway and a device on it, then closes both. */
+async function withDevice(
+  body: (t: {
+    gw: ReturnType<typeof gateway>;
+    avi: AviEmbedded;
+    inbox: { topic: string; data: Uint8Array }[];
+  }) => Promise<void>,
+  over: Partial<AviEmbeddedConfig> = {},
+): Promise<void> {
+  const gw = gateway();
+  const { avi, inbox } = await device(gw, over);
+  try {
+    await body({ gw, avi, inbox });
+  } finally {
+    await avi.close();
+    await gw.close();
+  }
+}
+
 async function until(check: () => boolean, what: string, ms = 15000) {
   const end = Date.now() + ms;
   while (!check()) {
@@ -50,9 +69,7 @@ async function until(check: () => boolean, what: string, ms = 15000) {
 }
 
 Deno.test("AviEmbedded connects, subscribes, receives, publishes and reports events", async () => {
-  const gw = gateway();
-  const { avi, inbox } = await device(gw);
-  try {
+  await withDevice(async ({ gw, avi, inbox }) => {
     assert.equal(avi.isConnected(), false);
     await avi.connect();
     assert.equal(avi.isConnected(), true);
@@ -91,10 +108,7 @@ Deno.test("AviEmbedded connects, subscribes, receives, publishes and reports eve
       ["door", { kind: "status", value: true }],
     ]);
     assert.equal(avi.pendingCount(), 0);
-  } finally {
-    await avi.close();
-    await gw.close();
-  }
+  });
 });
 
 Deno.test("AviEmbedded.connect() fails with GatewayUnreachableError when no gateway answers", async () => {
@@ -123,9 +137,7 @@ Deno.test("AviEmbedded.connect() fails with GatewayUnreachableError when no gate
 });
 
 Deno.test("AviEmbedded.connect() with a wrong key fails with HandshakeRejectedError(not authorised)", async () => {
-  const gw = gateway();
-  const { avi } = await device(gw, { key: new Uint8Array(32).fill(1) });
-  try {
+  await withDevice(async ({ gw, avi }) => {
     await assert.rejects(
       () => avi.connect(),
       (e) =>
@@ -134,10 +146,7 @@ Deno.test("AviEmbedded.connect() with a wrong key fails with HandshakeRejectedEr
     );
     assert.equal(gw.sessions.size, 0, "no session was created");
     assert.deepStrictEqual(gw.rejects, [ErrorCode.NOT_AUTHORISED]);
-  } finally {
-    await avi.close();
-    await gw.close();
-  }
+  }, { key: new Uint8Array(32).fill(1) });
 });
 
 Deno.test("AviEmbedded discovers the gateway with SearchGw when none is configured", async () => {
@@ -221,9 +230,7 @@ Deno.test("AviEmbedded QoS 1 publishes all arrive exactly once through 30% loss 
 });
 
 Deno.test("AviEmbedded bounds its QoS 1 queue and close() rejects what is pending", async () => {
-  const gw = gateway();
-  const { avi } = await device(gw, { maxPending: 2 });
-  try {
+  await withDevice(async ({ gw, avi }) => {
     await avi.connect();
     gw.dropIncoming = () => true; // the gateway goes deaf
     const a = avi.publish("q", new Uint8Array([1]), { qos: 1 });
@@ -238,10 +245,7 @@ Deno.test("AviEmbedded bounds its QoS 1 queue and close() rejects what is pendin
     await avi.close();
     await ra;
     await rb;
-  } finally {
-    await avi.close();
-    await gw.close();
-  }
+  }, { maxPending: 2 });
 });
 
 Deno.test("AviEmbedded keeps alive with Ping, presumes a silent gateway lost and recovers", async () => {
@@ -281,9 +285,7 @@ Deno.test("AviEmbedded keeps alive with Ping, presumes a silent gateway lost and
 });
 
 Deno.test("AviEmbedded registers an alias for a long topic and the gateway resolves it", async () => {
-  const gw = gateway();
-  const { avi } = await device(gw);
-  try {
+  await withDevice(async ({ gw, avi }) => {
     await avi.connect();
     const topic = "device/4242/telemetry/energy/meter-1";
     for (let i = 0; i < 5; i++) {
@@ -304,16 +306,11 @@ Deno.test("AviEmbedded registers an alias for a long topic and the gateway resol
       gw.aliasHits >= 3,
       `later publishes used the alias (${gw.aliasHits})`,
     );
-  } finally {
-    await avi.close();
-    await gw.close();
-  }
+  });
 });
 
 Deno.test("AviEmbedded delivers a retransmitted downlink QoS 1 message once and acks both", async () => {
-  const gw = gateway();
-  const { avi, inbox } = await device(gw);
-  try {
+  await withDevice(async ({ gw, avi, inbox }) => {
     await avi.connect();
     await avi.subscribe("x");
     const m = {
@@ -328,16 +325,11 @@ Deno.test("AviEmbedded delivers a retransmitted downlink QoS 1 message once and 
     await gw.waitFor(() => gw.messages("ack").length === 2, 5000, "two acks");
     assert.equal(inbox.length, 1);
     assert.equal(avi.stats.duplicates, 1);
-  } finally {
-    await avi.close();
-    await gw.close();
-  }
+  });
 });
 
 Deno.test("AviEmbedded streams: start (acked), audio frames with sequence numbers, close", async () => {
-  const gw = gateway();
-  const { avi } = await device(gw);
-  try {
+  await withDevice(async ({ gw, avi }) => {
     await avi.connect();
     await avi.startStream(3, "12D3KooWPeer", "voice");
     const pcm = new Uint8Array(640).fill(0x11);
@@ -360,16 +352,11 @@ Deno.test("AviEmbedded streams: start (acked), audio frames with sequence number
       data.map((d) => [d.streamId, d.seq, d.data.length]),
       [[3, 0, 640], [3, 1, 640]],
     );
-  } finally {
-    await avi.close();
-    await gw.close();
-  }
+  });
 });
 
 Deno.test("AviEmbedded rejects a refused publish with RequestRefusedError and oversize data at once", async () => {
-  const gw = gateway();
-  const { avi } = await device(gw);
-  try {
+  await withDevice(async ({ gw, avi }) => {
     await avi.connect();
     gw.publishAckCode = ErrorCode.NOT_PERMITTED;
     await assert.rejects(
@@ -385,8 +372,5 @@ Deno.test("AviEmbedded rejects a refused publish with RequestRefusedError and ov
       name: "FrameEncodeError",
     });
     assert.equal(avi.pendingCount(), 0);
-  } finally {
-    await avi.close();
-    await gw.close();
-  }
+  });
 });
