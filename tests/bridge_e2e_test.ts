@@ -91,6 +91,24 @@ function device(r: Rig, deviceId: number, key = KEY1): RawDevice {
   return new RawDevice({ deviceId, key, gatewayPort: r.bridge.port });
 }
 
+/**
+ * Runs `body` with a fresh rig and device 1 on it, then closes the device
+ * and stops the rig.
+ */
+async function withDevice1(
+  body: (r: Rig, d1: RawDevice) => Promise<void>,
+  opts: Partial<BridgeOptions> = {},
+): Promise<void> {
+  const r = await rig(opts);
+  const d1 = device(r, 1);
+  try {
+    await body(r, d1);
+  } finally {
+    await d1.close();
+    await r.stop();
+  }
+}
+
 /** Waits until the peer sees the gateway subscribed to `topic`. */
 function peerSeesGateway(r: Rig, topic: string): Promise<void> {
   return untilTopicPeer(r.peer, r.gw, topic);
@@ -200,9 +218,7 @@ Deno.test("bridge: devices publish to and receive from a second mesh node, with 
 });
 
 Deno.test("bridge: permissions refuse other devices' topics and the context topic", async () => {
-  const r = await rig();
-  const d1 = device(r, 1);
-  try {
+  await withDevice1(async (r, d1) => {
     await d1.connect();
     assert.equal(
       await d1.publish("device/2/x", te.encode("x")),
@@ -219,10 +235,7 @@ Deno.test("bridge: permissions refuse other devices' topics and the context topi
     assert.equal(await d1.subscribe("avi-context/1"), ErrorCode.NOT_PERMITTED);
     assert.equal(await d1.subscribe("a/#/b"), ErrorCode.MALFORMED);
     assert.ok(r.bridge.stats().notPermitted >= 4);
-  } finally {
-    await d1.close();
-    await r.stop();
-  }
+  });
 });
 
 Deno.test("bridge: unknown device and wrong key are refused with no session; discovery is answered", async () => {
@@ -323,9 +336,7 @@ Deno.test("bridge: replayed and forged frames are refused; the session follows a
 });
 
 Deno.test("bridge: silent sessions expire and release their subscriptions; unknown session makes the device re-handshake", async () => {
-  const r = await rig({ keepAliveSeconds: 1 });
-  const d1 = device(r, 1);
-  try {
+  await withDevice1(async (r, d1) => {
     await d1.connect();
     assert.equal(await d1.subscribe("home/x"), 0);
     assert.ok((await r.gw.handle().subscriptions()).includes("home/x"));
@@ -348,16 +359,11 @@ Deno.test("bridge: silent sessions expire and release their subscriptions; unkno
       (await r.gw.handle().subscriptions()).includes("home/x")
     );
     assert.ok(d1.rejects.includes(ErrorCode.UNKNOWN_SESSION));
-  } finally {
-    await d1.close();
-    await r.stop();
-  }
+  }, { keepAliveSeconds: 1 });
 });
 
 Deno.test("bridge: a sleeping device gets its queued messages (bounded) when it wakes", async () => {
-  const r = await rig({ maxQueuedPerSleepingDevice: 2 });
-  const d1 = device(r, 1);
-  try {
+  await withDevice1(async (r, d1) => {
     await d1.connect();
     assert.equal(await d1.subscribe("home/s"), 0);
     await peerSeesGateway(r, "home/s");
@@ -376,16 +382,11 @@ Deno.test("bridge: a sleeping device gets its queued messages (bounded) when it 
       r.bridgeEvents.some((e) => e.type === "deviceAwake" && e.delivered === 2),
     );
     assert.equal(r.bridge.devices()[0].sleeping, false);
-  } finally {
-    await d1.close();
-    await r.stop();
-  }
+  }, { maxQueuedPerSleepingDevice: 2 });
 });
 
 Deno.test("bridge: a mesh message too large for a device is counted and reported to it", async () => {
-  const r = await rig();
-  const d1 = device(r, 1);
-  try {
+  await withDevice1(async (r, d1) => {
     await d1.connect();
     assert.equal(await d1.subscribe("home/big"), 0);
     await peerSeesGateway(r, "home/big");
@@ -397,10 +398,7 @@ Deno.test("bridge: a mesh message too large for a device is counted and reported
     assert.equal(err.code, ErrorCode.TOO_LARGE);
     assert.equal(err.detail, "home/big");
     assert.equal(r.bridge.stats().tooLarge, 1);
-  } finally {
-    await d1.close();
-    await r.stop();
-  }
+  });
 });
 
 Deno.test("bridge: limits refuse extra subscriptions and sessions, and bad options throw ConfigError", async () => {
@@ -435,9 +433,7 @@ Deno.test("bridge: limits refuse extra subscriptions and sessions, and bad optio
 });
 
 Deno.test("bridge: sensor values reach the other node's context at avi.sensors.<id>.<name>", async () => {
-  const r = await rig({ contextFlushMs: 20 });
-  const d1 = device(r, 1);
-  try {
+  await withDevice1(async (r, d1) => {
     await d1.connect();
     await gatewayConnected(r);
     for (const v of [20, 21.5]) {
@@ -465,10 +461,7 @@ Deno.test("bridge: sensor values reach the other node's context at avi.sensors.<
     };
     assert.equal(v.name, "temp");
     assert.equal(v.data.unit, "C");
-  } finally {
-    await d1.close();
-    await r.stop();
-  }
+  }, { contextFlushMs: 20 });
 });
 
 Deno.test("bridge: a device stream reaches a mesh peer and back; loss is counted; closing ends it", async () => {
@@ -725,9 +718,7 @@ Deno.test("bridge: a replayed Hello of an older handshake is refused with 'repla
 });
 
 Deno.test("bridge: a topic the application subscribed to itself stays subscribed when devices leave it", async () => {
-  const r = await rig();
-  const d1 = device(r, 1);
-  try {
+  await withDevice1(async (r, d1) => {
     await r.gw.handle().subscribe("home/app");
     await d1.connect();
     assert.equal(await d1.subscribe("home/app"), 0);
@@ -738,8 +729,5 @@ Deno.test("bridge: a topic the application subscribed to itself stays subscribed
       !(await r.gw.handle().subscriptions()).includes("home/dev")
     );
     assert.ok((await r.gw.handle().subscriptions()).includes("home/app"));
-  } finally {
-    await d1.close();
-    await r.stop();
-  }
+  });
 });
