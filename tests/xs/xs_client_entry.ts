@@ -15,19 +15,7 @@ import {
 import { hostLog, installXsRuntime, xsSetInterval } from "./xs_runtime.ts";
 import { xsPlatform } from "./xs_platform.ts";
 
-const HEX = "0123456789abcdef";
-function toHex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += HEX[b[i] >> 4] + HEX[b[i] & 15];
-  return s;
-}
-function fromHex(s: string): Uint8Array {
-  const b = new Uint8Array(s.length >> 1);
-  for (let i = 0; i < b.length; i++) {
-    b[i] = (HEX.indexOf(s[2 * i]) << 4) | HEX.indexOf(s[2 * i + 1]);
-  }
-  return b;
-}
+import { fromHex, toHex } from "./_hex.ts";
 
 /** The device's settings, as the host sends them. */
 interface Setup {

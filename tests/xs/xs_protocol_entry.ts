@@ -14,19 +14,7 @@ import {
 } from "../../protocol/mod.ts";
 import { hostRandom, installXsRuntime } from "./xs_runtime.ts";
 
-const HEX = "0123456789abcdef";
-function toHex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += HEX[b[i] >> 4] + HEX[b[i] & 15];
-  return s;
-}
-function fromHex(s: string): Uint8Array {
-  const b = new Uint8Array(s.length >> 1);
-  for (let i = 0; i < b.length; i++) {
-    b[i] = (HEX.indexOf(s[2 * i]) << 4) | HEX.indexOf(s[2 * i + 1]);
-  }
-  return b;
-}
+import { fromHex, toHex } from "./_hex.ts";
 
 const crypto = nobleCrypto({ random: (b) => hostRandom(b) });
 const scratch = new Uint8Array(4096);
