@@ -77,6 +77,20 @@ interface Fleet {
   close(): Promise<void>;
 }
 
+/** The same sensor workload for both compared paths (gateway and MQTT). */
+function spawnWorkload(mode: "udp" | "mqtt", port: number): Fleet {
+  return spawnFleet({
+    mode,
+    port,
+    devices: DEVICES,
+    keySeed: 1,
+    events: THROUGHPUT_EVENTS,
+    window: WINDOW,
+    rate: LATENCY_RATE,
+    seconds: LATENCY_SECONDS,
+  });
+}
+
 function spawnFleet(job: Record<string, unknown>): Fleet {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -221,16 +235,7 @@ async function gatewayPath(): Promise<PathResult> {
       Date.now() < end
     ) await sleep(20);
   }
-  const fleet = spawnFleet({
-    mode: "udp",
-    port: bridge.port,
-    devices: DEVICES,
-    keySeed: 1,
-    events: THROUGHPUT_EVENTS,
-    window: WINDOW,
-    rate: LATENCY_RATE,
-    seconds: LATENCY_SECONDS,
-  });
+  const fleet = spawnWorkload("udp", bridge.port);
   try {
     await fleet.phase("ready");
     const r = await measure(fleet, sink);
@@ -251,16 +256,7 @@ async function mqttPath(): Promise<PathResult> {
   const rig = await startMqttRig(0);
   const sink = new Sink();
   rig.onMessage((_t, p) => sink.add([JSON.parse(td.decode(p))]));
-  const fleet = spawnFleet({
-    mode: "mqtt",
-    port: rig.port,
-    devices: DEVICES,
-    keySeed: 1,
-    events: THROUGHPUT_EVENTS,
-    window: WINDOW,
-    rate: LATENCY_RATE,
-    seconds: LATENCY_SECONDS,
-  });
+  const fleet = spawnWorkload("mqtt", rig.port);
   try {
     await fleet.phase("ready");
     const r = await measure(fleet, sink);
