@@ -79,12 +79,15 @@ export class BoundedQueue<T> {
   }
 
   /**
-   * Look at the oldest item without removing it.
+   * Look at an item without removing it.
    *
-   * @returns The oldest item, or `undefined` when empty.
+   * @param i Position from the oldest (0). @default 0
+   * @returns The item, or `undefined` when there is none at `i`.
    */
-  peek(): T | undefined {
-    return this.#len === 0 ? undefined : this.#buf[this.#head];
+  peek(i = 0): T | undefined {
+    return i < 0 || i >= this.#len
+      ? undefined
+      : this.#buf[(this.#head + i) % this.#buf.length];
   }
 
   /** Remove everything. */

@@ -11,7 +11,7 @@ import type { AviEvent, JsonObject } from "../core/events.ts";
 import {
   answerHello,
   decodeFrame,
-  decodeMessage,
+  decodeMessages,
   encodeGwInfo,
   encodeReject,
   ErrorCode,
@@ -702,19 +702,29 @@ export class EmbeddedBridge {
     s.addr = from;
     s.lastHeard = now;
     const d = s.device;
-    if (!this.#deviceLimiter.allow(d.id, now)) {
-      this.#stats.rateLimited++;
-      return;
-    }
-    if (s.sleepingUntil > 0) this.#wake(s);
-    let m: Message;
+    // One frame may carry several messages (docs/PROTOCOL.md 4); each is
+    // handled as if it came alone, in order.
+    let ms: Message[];
+    const ends: number[] = [];
     try {
-      m = decodeMessage(pt);
+      ms = decodeMessages(pt, 0, pt.length, ends);
     } catch {
       this.#stats.malformed++;
       return;
     }
-    this.#onMessage(s, m, pt);
+    // The device's budget counts messages, not frames.
+    if (!this.#deviceLimiter.allow(d.id, now, ms.length)) {
+      this.#stats.rateLimited++;
+      return;
+    }
+    if (s.sleepingUntil > 0) this.#wake(s);
+    for (let i = 0; i < ms.length; i++) {
+      this.#onMessage(
+        s,
+        ms[i],
+        pt.subarray(i === 0 ? 0 : ends[i - 1], ends[i]),
+      );
+    }
   }
 
   #onMessage(s: Session, m: Message, pt: Uint8Array): void {
@@ -1364,41 +1374,57 @@ export class EmbeddedBridge {
   #kick(): void {
     if (this.#pumping || this.#closed) return;
     this.#pumping = true;
-    this.#pump().finally(() => {
-      this.#pumping = false;
-    });
+    // Start at the end of this job, so that what it queues for one device
+    // (the acks of one envelope, the answers to one frame) leaves together.
+    queueMicrotask(() => void this.#pump());
   }
 
   /**
-   * One sender: raw replies first, then one frame per ready session in turn.
+   * One sender: raw replies first, then one frame per ready session in turn,
+   * each frame carrying as many of that session's queued messages as fit.
    * Up to `SEND_WINDOW` sends are in flight at once (a Deno send resolves a
    * loop turn later; one at a time would cap the rate at the loop's pace).
    * Frames may leave slightly out of order: the replay window allows it.
    */
   async #pump(): Promise<void> {
-    while (!this.#closed) {
-      const raw = this.#raw.shift();
-      if (raw !== undefined) {
-        await this.#windowedSend(raw[0], raw[1]);
-        continue;
-      }
-      if (this.#ready.size === 0) return;
-      for (const s of [...this.#ready]) {
-        if (this.#closed) return;
-        const m = s.out.shift();
-        if (s.out.length === 0) this.#ready.delete(s);
-        if (m === undefined || s.closed) continue;
-        let frame: Uint8Array;
-        try {
-          frame = s.secure.sealMessage(m, new Uint8Array(s.secure.maxFrame));
-        } catch (e) {
-          if (e instanceof FrameEncodeError) this.#stats.tooLarge++;
-          else this.#stats.internalErrors++;
+    const batch: Message[] = [];
+    try {
+      while (!this.#closed) {
+        const raw = this.#raw.shift();
+        if (raw !== undefined) {
+          await this.#windowedSend(raw[0], raw[1]);
           continue;
         }
-        await this.#windowedSend(frame, s.addr);
-        if (this.#raw.length > 0) break;
+        if (this.#ready.size === 0) return;
+        for (const s of [...this.#ready]) {
+          if (this.#closed) return;
+          batch.length = 0;
+          const n = Math.min(s.out.length, Limits.MAX_MESSAGES_PER_FRAME);
+          for (let i = 0; i < n; i++) batch.push(s.out.peek(i)!);
+          let frame: Uint8Array | undefined;
+          let count = 1;
+          if (n > 0 && !s.closed) {
+            try {
+              ({ frame, count } = s.secure.sealMessages(
+                batch,
+                new Uint8Array(s.secure.maxFrame),
+              ));
+            } catch (e) {
+              if (e instanceof FrameEncodeError) this.#stats.tooLarge++;
+              else this.#stats.internalErrors++;
+            }
+          }
+          for (let i = 0; i < count; i++) s.out.shift();
+          if (s.out.length === 0 || s.closed) this.#ready.delete(s);
+          if (frame === undefined) continue;
+          await this.#windowedSend(frame, s.addr);
+          if (this.#raw.length > 0) break;
+        }
       }
+    } finally {
+      // Cleared here, synchronously: a message queued after the last check
+      // above starts a new pump instead of waiting for the next one.
+      this.#pumping = false;
     }
   }
 

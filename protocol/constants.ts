@@ -155,6 +155,8 @@ export const Limits = {
   REPLAY_WINDOW: 64,
   /** Default keep-alive interval announced by the gateway, seconds. */
   DEFAULT_KEEPALIVE_S: 30,
+  /** Messages one sealed frame may carry, at most (a frame with more is malformed). */
+  MAX_MESSAGES_PER_FRAME: 32,
   /** Last sequence number usable before a new handshake is required. */
   MAX_SEQ: 0xffffffff,
 } as const;

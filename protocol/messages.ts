@@ -357,6 +357,56 @@ export function decodeMessage(
   end: number = bytes.length,
 ): Message {
   const r = new Reader(bytes, start, end);
+  const m = readMessage(r);
+  if (r.pos !== r.end) {
+    throw new FrameDecodeError(
+      `Cannot decode frame: ${r.end - r.pos} trailing bytes`,
+    );
+  }
+  return m;
+}
+
+/**
+ * Decodes the plaintext of a sealed frame: one or more messages back to back
+ * (docs/PROTOCOL.md section 4), at most `Limits.MAX_MESSAGES_PER_FRAME`.
+ * Byte fields are views into `bytes`, as with {@linkcode decodeMessage}.
+ *
+ * @param bytes Source (usually the decrypted plaintext of a sealed frame).
+ * @param start First byte.
+ * @param end One past the last byte.
+ * @param ends If given, receives the end offset of each message (so that
+ *   `bytes[ends[i - 1] ?? start, ends[i])` are the bytes of message `i`).
+ * @returns The messages, in order (at least one).
+ * @throws {FrameDecodeError} If any message is malformed, none is there, or
+ *   there are more than `Limits.MAX_MESSAGES_PER_FRAME`: the whole frame is refused.
+ * @example
+ * ```ts
+ * import { decodeMessages } from "@avi/p2p/protocol";
+ * console.log(decodeMessages(new Uint8Array([0x91, 0x0e, 0x91, 0x0f])));
+ * // [ { type: "ping" }, { type: "pong" } ]
+ * ```
+ */
+export function decodeMessages(
+  bytes: Uint8Array,
+  start = 0,
+  end: number = bytes.length,
+  ends?: number[],
+): Message[] {
+  const r = new Reader(bytes, start, end);
+  const out: Message[] = [];
+  do {
+    if (out.length === Limits.MAX_MESSAGES_PER_FRAME) {
+      throw new FrameDecodeError(
+        `Cannot decode frame: more than ${Limits.MAX_MESSAGES_PER_FRAME} messages`,
+      );
+    }
+    out.push(readMessage(r));
+    ends?.push(r.pos);
+  } while (r.pos < r.end);
+  return out;
+}
+
+function readMessage(r: Reader): Message {
   const n = r.arrayHeader();
   if (n < 1) throw new FrameDecodeError("Cannot decode frame: empty message");
   const t = r.uint(0xff);
@@ -502,11 +552,6 @@ export function decodeMessage(
       const sleepSeconds = r.uint(0xffffffff);
       m = { type: "disconnect", sleepSeconds };
     }
-  }
-  if (r.pos !== r.end) {
-    throw new FrameDecodeError(
-      `Cannot decode frame: ${r.end - r.pos} trailing bytes`,
-    );
   }
   return m;
 }

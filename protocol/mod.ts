@@ -7,7 +7,7 @@
  * - {@linkcode decodeFrame}: any datagram -> a frame or {@linkcode FrameDecodeError}.
  * - {@linkcode createHello}, {@linkcode answerHello}, {@linkcode openWelcome}: the handshake.
  * - {@linkcode SecureSession}: sealed (ChaCha20-Poly1305) frames with a replay window.
- * - {@linkcode encodeMessage} / {@linkcode decodeMessage}: the MessagePack messages.
+ * - {@linkcode encodeMessage} / {@linkcode decodeMessage} / {@linkcode decodeMessages}: the MessagePack messages.
  *
  * @example A whole handshake and one message, in memory
  * ```ts
@@ -62,6 +62,7 @@ export {
 } from "./msgpack.ts";
 export {
   decodeMessage,
+  decodeMessages,
   encodeMessage,
   type Message,
   type MessageTypeName,

@@ -9,7 +9,12 @@ import type { ProtocolCrypto } from "./crypto.ts";
 import { ErrorCode, Limits, Sizes } from "./constants.ts";
 import { FrameEncodeError } from "./errors.ts";
 import { type SealedFrame, writeSealedHeader } from "./frames.ts";
-import { decodeMessage, encodeMessage, type Message } from "./messages.ts";
+import {
+  decodeMessage,
+  decodeMessages,
+  encodeMessage,
+  type Message,
+} from "./messages.ts";
 import { Writer } from "./msgpack.ts";
 import { ReplayWindow } from "./replay_window.ts";
 import { FrameDecodeError } from "./errors.ts";
@@ -144,6 +149,17 @@ export class SecureSession {
     return this.sealInPlace(o, plaintext.length);
   }
 
+  // One Writer per output buffer, kept: no allocation per message.
+  #writerFor(out: Uint8Array): Writer {
+    let w = this.#writer;
+    if (w === null || this.#writerOut !== out) {
+      const limit = Math.min(out.length, this.maxFrame) - Sizes.TAG;
+      w = this.#writer = new Writer(out.subarray(0, limit));
+      this.#writerOut = out;
+    }
+    return w;
+  }
+
   /**
    * Encodes and seals one message into `out`.
    *
@@ -153,16 +169,78 @@ export class SecureSession {
    * @throws {FrameEncodeError} If it does not fit `maxFrame`.
    */
   sealMessage(m: Message, out: Uint8Array): Uint8Array {
-    // One Writer per output buffer, kept: no allocation per message.
-    let w = this.#writer;
-    if (w === null || this.#writerOut !== out) {
-      const limit = Math.min(out.length, this.maxFrame) - Sizes.TAG;
-      w = this.#writer = new Writer(out.subarray(0, limit));
-      this.#writerOut = out;
-    }
+    const w = this.#writerFor(out);
     w.reset(Sizes.SEALED_HEADER);
     encodeMessage(w, m);
     return this.sealInPlace(out, w.pos - Sizes.SEALED_HEADER);
+  }
+
+  /**
+   * Encodes as many of `messages` as fit one frame (in order, from the
+   * first, at most `Limits.MAX_MESSAGES_PER_FRAME`), back to back, and seals
+   * them: several small messages (acks, sensor readings) cost one datagram.
+   * A message that does not fit, or fails to encode, ends the frame before
+   * it; it is then the first of the next call.
+   *
+   * @param messages Messages to send, oldest first (at least one).
+   * @param out Scratch buffer (at least the frame's size).
+   * @returns The frame (a view of `out`) and how many messages it carries.
+   * @throws {FrameEncodeError} If the first message alone does not encode or fit.
+   * @example
+   * ```ts
+   * import { nobleCrypto, SecureSession } from "@avi/p2p/protocol";
+   * const c = nobleCrypto({ random: (b) => crypto.getRandomValues(b) });
+   * const k = new Uint8Array(32);
+   * const s = new SecureSession(c, { sessionId: 7, sendKey: k, recvKey: k });
+   * const { count } = s.sealMessages(
+   *   [{ type: "ping" }, { type: "ack", msgId: 9, code: 0 }],
+   *   new Uint8Array(1024),
+   * );
+   * console.log(count); // 2
+   * ```
+   */
+  sealMessages(
+    messages: readonly Message[],
+    out: Uint8Array,
+  ): { frame: Uint8Array; count: number } {
+    const w = this.#writerFor(out);
+    w.reset(Sizes.SEALED_HEADER);
+    const n = Math.min(messages.length, Limits.MAX_MESSAGES_PER_FRAME);
+    let count = 0;
+    for (; count < n; count++) {
+      const before = w.pos;
+      try {
+        encodeMessage(w, messages[count]);
+      } catch (e) {
+        if (count === 0 || !(e instanceof FrameEncodeError)) throw e;
+        w.pos = before;
+        break;
+      }
+    }
+    if (count === 0) {
+      throw new FrameEncodeError("Cannot encode frame: no message");
+    }
+    const frame = this.sealInPlace(out, w.pos - Sizes.SEALED_HEADER);
+    return { frame, count };
+  }
+
+  /**
+   * {@linkcode open} then decode every message of the frame (one or more,
+   * docs/PROTOCOL.md section 4). Byte fields are views of the frame.
+   *
+   * @param f A decoded sealed frame.
+   * @returns The messages, or an `ErrorCode` (`MALFORMED` if it authenticated
+   *   but any message does not decode: the whole frame is refused).
+   */
+  openMessages(f: SealedFrame): Message[] | number {
+    const pt = this.open(f);
+    if (typeof pt === "number") return pt;
+    try {
+      return decodeMessages(pt);
+    } catch (e) {
+      if (e instanceof FrameDecodeError) return ErrorCode.MALFORMED;
+      throw e;
+    }
   }
 
   /**

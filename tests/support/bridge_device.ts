@@ -10,7 +10,7 @@
 import {
   createHello,
   decodeFrame,
-  decodeMessage,
+  decodeMessages,
   ErrorCode,
   type Message,
   nobleCrypto,
@@ -32,6 +32,12 @@ export interface RawDeviceOptions {
   rtoMs?: number;
   /** Re-handshake by itself after "unknown session". @default true */
   autoReconnect?: boolean;
+  /**
+   * First transmissions of requests made in the same job leave together, as
+   * many to a frame as fit (docs/PROTOCOL.md 4), as the device client does.
+   * @default false
+   */
+  bundle?: boolean;
 }
 
 interface Pending {
@@ -81,6 +87,7 @@ export class RawDevice {
       hostname: "127.0.0.1",
       rtoMs: 250,
       autoReconnect: true,
+      bundle: false,
       ...opts,
     };
     this.conn = Deno.listenDatagram({
@@ -181,8 +188,26 @@ export class RawDevice {
   #transmit(id: number, p: Pending): void {
     if (this.#closed || this.#pending.get(id) !== p) return;
     if (p.tries++ > 0) this.retransmissions++;
-    if (this.session && !this.#handshake) this.sendMessage(p.msg);
+    if (this.session && !this.#handshake) {
+      if (this.opts.bundle && p.tries === 1) this.#bundleLater(p.msg);
+      else this.sendMessage(p.msg);
+    }
     p.timer = setTimeout(() => this.#transmit(id, p), this.opts.rtoMs);
+  }
+
+  #outbox: Message[] = [];
+
+  #bundleLater(m: Message): void {
+    if (this.#outbox.push(m) > 1) return;
+    queueMicrotask(() => {
+      const box = this.#outbox;
+      while (box.length > 0 && this.session) {
+        const { frame, count } = this.session.sealMessages(box, this.#scratch);
+        this.sendRaw(frame);
+        box.splice(0, count);
+      }
+      box.length = 0;
+    });
   }
 
   publish(topic: string, data: Uint8Array, qos: 0 | 1 = 1): Promise<number> {
@@ -283,29 +308,32 @@ export class RawDevice {
     if (f.kind === "sealed" && this.session) {
       const pt = this.session.open(f);
       if (typeof pt === "number") return;
-      const m = decodeMessage(pt);
-      this.received.push(m);
-      switch (m.type) {
-        case "ack":
-        case "subscribeAck":
-        case "unsubscribeAck":
-        case "regAck": {
-          const p = this.#pending.get(m.msgId);
-          if (p) {
-            clearTimeout(p.timer);
-            this.#pending.delete(m.msgId);
-            p.resolve(m.code);
-          }
-          return;
+      for (const m of decodeMessages(pt)) this.#onMessage(m);
+    }
+  }
+
+  #onMessage(m: Message): void {
+    this.received.push(m);
+    switch (m.type) {
+      case "ack":
+      case "subscribeAck":
+      case "unsubscribeAck":
+      case "regAck": {
+        const p = this.#pending.get(m.msgId);
+        if (p) {
+          clearTimeout(p.timer);
+          this.#pending.delete(m.msgId);
+          p.resolve(m.code);
         }
-        case "message":
-          this.inbox.push({ topic: m.topic, data: m.data.slice() });
-          if (typeof m.topic === "string") this.onMessage(m.topic, m.data);
-          return;
-        case "ping":
-          this.sendMessage({ type: "pong" });
-          return;
+        return;
       }
+      case "message":
+        this.inbox.push({ topic: m.topic, data: m.data.slice() });
+        if (typeof m.topic === "string") this.onMessage(m.topic, m.data);
+        return;
+      case "ping":
+        this.sendMessage({ type: "pong" });
+        return;
     }
   }
 
