@@ -90,6 +90,8 @@ if (job.mode === "udp" || job.mode === "hold") {
         key: keyOf(first + i, job.keySeed),
         gatewayPort: job.port,
         rtoMs: 1000,
+        // As the device client does: what is due at once leaves in one frame.
+        bundle: true,
       }),
   );
   for (let i = 0; i < devs.length; i += 100) {

@@ -74,6 +74,10 @@ export interface BridgeStats {
   datagrams: number;
   /** Datagrams that did not decode (frame or message). */
   malformed: number;
+  /** Authenticated frames received that carried more than one message. */
+  bundledIn: number;
+  /** Frames sent that carried more than one message. */
+  bundledOut: number;
   /** Datagrams dropped by a rate limit (per address, per device, handshakes). */
   rateLimited: number;
   /** Cookies sent (first Hellos, expired cookies, spoofed sources). */
@@ -219,6 +223,8 @@ export class EmbeddedBridge {
   readonly #stats: BridgeStats = {
     datagrams: 0,
     malformed: 0,
+    bundledIn: 0,
+    bundledOut: 0,
     rateLimited: 0,
     cookies: 0,
     notAuthorised: 0,
@@ -717,6 +723,7 @@ export class EmbeddedBridge {
       this.#stats.rateLimited++;
       return;
     }
+    if (ms.length > 1) this.#stats.bundledIn++;
     if (s.sleepingUntil > 0) this.#wake(s);
     for (let i = 0; i < ms.length; i++) {
       this.#onMessage(
@@ -1417,6 +1424,7 @@ export class EmbeddedBridge {
           for (let i = 0; i < count; i++) s.out.shift();
           if (s.out.length === 0 || s.closed) this.#ready.delete(s);
           if (frame === undefined) continue;
+          if (count > 1) this.#stats.bundledOut++;
           await this.#windowedSend(frame, s.addr);
           if (this.#raw.length > 0) break;
         }

@@ -47,9 +47,12 @@ export interface BridgeLimits {
   ratePerAddress?: number;
   /** Burst of datagrams from one source address. @default 500 */
   burstPerAddress?: number;
-  /** Frames per second accepted from one device (after authentication). @default 2000 */
+  /**
+   * Messages per second accepted from one device (after authentication); a
+   * frame carrying several messages takes one token for each. @default 2000
+   */
   ratePerDevice?: number;
-  /** Burst of frames from one device. @default 500 */
+  /** Burst of messages from one device. @default 500 */
   burstPerDevice?: number;
   /**
    * Hellos answered per second, all sources together; first Hellos (no

@@ -61,6 +61,8 @@ export class RawDevice {
   readonly rejects: number[] = [];
   /** Handshakes completed. */
   handshakes = 0;
+  /** Sealed frames received that opened (each may carry several messages). */
+  framesReceived = 0;
   /** Retransmissions of requests (transmissions beyond the first). */
   retransmissions = 0;
   onMessage: (topic: string, data: Uint8Array) => void = () => {};
@@ -308,6 +310,7 @@ export class RawDevice {
     if (f.kind === "sealed" && this.session) {
       const pt = this.session.open(f);
       if (typeof pt === "number") return;
+      this.framesReceived++;
       for (const m of decodeMessages(pt)) this.#onMessage(m);
     }
   }
