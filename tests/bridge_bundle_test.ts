@@ -47,8 +47,9 @@ async function rig(
 }> {
   const published: string[] = [];
   const bridge = await startLocalBridge(
-    fakeMesh(idleEvents, async (_t, data) => {
+    fakeMesh(idleEvents, (_t, data) => {
       published.push(td.decode(data));
+      return Promise.resolve();
     }),
     { "1": KEY },
     { batchEvents: false, ...opts },
