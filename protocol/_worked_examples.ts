@@ -123,6 +123,48 @@ export function workedExamples(): Record<string, string> {
   out["sealed_sensor"] = hex(
     w.session.sealMessage(msgs[3][1], new Uint8Array(1024)),
   );
+  // A bundle (several messages in one sealed frame, section 4.6): the
+  // device's third frame carries two SensorUpdates (seq 3); the gateway's
+  // first sealed frame answers both with two Acks (seq 1).
+  const readings: Message[] = [
+    {
+      type: "sensorUpdate",
+      msgId: 5,
+      name: "temp",
+      value: { kind: "temperature", value: 21.75 },
+      customData: null,
+    },
+    {
+      type: "sensorUpdate",
+      msgId: 6,
+      name: "bat",
+      value: { kind: "battery", value: 87 },
+      customData: null,
+    },
+  ];
+  const acks: Message[] = [
+    { type: "ack", msgId: 5, code: 0 },
+    { type: "ack", msgId: 6, code: 0 },
+  ];
+  const bundles = { bundle_sensors: readings, bundle_acks: acks };
+  for (const [name, ms] of Object.entries(bundles)) {
+    const wr = new Writer(new Uint8Array(256));
+    for (const m of ms) encodeMessage(wr, m);
+    out[`msg_${name}`] = hex(wr.bytes());
+  }
+  const up = w.session.sealMessages(readings, new Uint8Array(1024));
+  if (up.count !== 2) throw new Error("bundle_sensors");
+  out["sealed_bundle_sensors"] = hex(up.frame);
+  // The gateway opens it (two messages, in order) and answers.
+  const uf = decodeFrame(up.frame.slice());
+  if (uf.kind !== "sealed") throw new Error("sealed");
+  const opened = a2.session.openMessages(uf);
+  if (typeof opened === "number" || opened.length !== 2) {
+    throw new Error("openMessages");
+  }
+  const down = a2.session.sealMessages(acks, new Uint8Array(1024));
+  if (down.count !== 2) throw new Error("bundle_acks");
+  out["sealed_bundle_acks"] = hex(down.frame);
   out["reject_unknown_session"] = hex(
     encodeReject(ErrorCode.UNKNOWN_SESSION, 0x01020304),
   );

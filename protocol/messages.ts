@@ -315,7 +315,8 @@ const ARITY = [0, 3, 3, 3, 3, 5, 5, 3, 5, 4, 3, 5, 6, 4, 1, 1, 4, 4, 2];
 
 function readTopic(r: Reader): TopicRef {
   const t = r.peek();
-  if (t < 0x80 || t === 0xcc || t === 0xcd) {
+  // Any MessagePack integer format is an alias (docs/PROTOCOL.md 4).
+  if (t < 0x80 || (t >= 0xcc && t <= 0xd3) || t >= 0xe0) {
     const a = r.uint(0xffff);
     if (a === 0) throw new FrameDecodeError("Cannot decode frame: alias 0");
     return a;

@@ -110,3 +110,13 @@ Deno.test("decodeMessage() requires float32 for temperature and the exact arity"
     FrameDecodeError,
   );
 });
+
+Deno.test("a topic alias may use any MessagePack integer width", () => {
+  // [5, msgId 1, qos 0, alias 5, bin ""], the alias as uint32, then int8
+  for (const alias of [[0xce, 0, 0, 0, 5], [0xd0, 5]]) {
+    const m = decodeMessage(
+      new Uint8Array([0x95, 0x05, 0x01, 0x00, ...alias, 0xc4, 0x00]),
+    );
+    assert.equal(m.type === "publish" && m.topic, 5);
+  }
+});

@@ -11,9 +11,11 @@ import type { AviP2p } from "../mesh/mod.ts";
 import {
   answerHello,
   decodeFrame,
+  encodeMessage,
   type Message,
   nobleCrypto,
   type SecureSession,
+  Writer,
 } from "../protocol/mod.ts";
 import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
 
@@ -190,6 +192,10 @@ Deno.test("c client: reproduces the worked examples of PROTOCOL.md section 8", a
       "Welcome opens to [1024, 30, 7]",
       "first sealed frame (Subscribe, seq 1)",
       "second sealed frame (SensorUpdate, seq 2)",
+      "bundle plaintext (two SensorUpdates)",
+      "bundled sealed frame (two SensorUpdates, seq 3)",
+      "bundle rules (1..32 messages, all or nothing)",
+      "bundled Acks frame (seq 1) opens to Ack 5, Ack 6",
       "Reject unknown session",
       "SearchGw",
       "GwInfo",
@@ -199,13 +205,28 @@ Deno.test("c client: reproduces the worked examples of PROTOCOL.md section 8", a
   }
 });
 
-Deno.test("c client: handshake, subscribe, QoS 1 publish, sensor, button, ping, and a mesh message back", async () => {
+/**
+ * Against the real gateway and mesh. Besides one message per frame, the
+ * client sends two SensorUpdates in one frame (a bundle) and then the same
+ * bundle again, as if both Acks had been lost: the gateway recognises both
+ * duplicates while handling that one frame and so answers both Acks in one
+ * frame, which the client must read whole (docs/PROTOCOL.md 4.6).
+ */
+Deno.test("c client: handshake, subscribe, QoS 1 publish, sensor, button, a bundle each way, ping, and a mesh message back", async () => {
   const bin = await compile();
   const r = await rig(true);
   const base = `device/${DEVICE_ID}`;
   let client: Client | undefined;
   try {
-    for (const t of [`${base}/data`, `${base}/button`, `${base}/sensor/temp`]) {
+    for (
+      const t of [
+        `${base}/data`,
+        `${base}/button`,
+        `${base}/sensor/temp`,
+        `${base}/sensor/hum`,
+        `${base}/sensor/bat`,
+      ]
+    ) {
       await meshReady(r, t);
     }
     client = spawn(bin, [
@@ -234,11 +255,36 @@ Deno.test("c client: handshake, subscribe, QoS 1 publish, sensor, button, ping, 
         "ACK publish code=0",
         "ACK sensor code=0",
         "ACK button code=0",
+        "ACK bundle hum=0 bat=0",
+        "ACK bundle again hum=0 bat=0",
         "PONG",
       ]
     ) {
       assert.ok(c.lines.includes(l), `${l} in ${c.lines.join(" | ")}`);
     }
+    // The client sent the two readings in one frame, twice.
+    const ready = c.lines.indexOf("READY");
+    assert.equal(
+      c.lines.slice(0, ready).filter((l) => l === "BUNDLE sent messages=2")
+        .length,
+      2,
+      c.lines.join(" | "),
+    );
+    // The gateway answered the repeated bundle with one frame of two Acks,
+    // and the client handled both (the "again" line needs both codes).
+    const again = c.lines.indexOf("ACK bundle again hum=0 bat=0");
+    const firstAck = c.lines.indexOf("ACK bundle hum=0 bat=0");
+    assert.ok(
+      c.lines.slice(firstAck + 1, again).includes(
+        "BUNDLE received messages=2",
+      ),
+      c.lines.join(" | "),
+    );
+    assert.ok(!c.lines.some((l) => l.startsWith("DROP ")), "nothing dropped");
+    assert.ok(
+      r.bridge.stats().duplicates >= 2,
+      "both copies seen as duplicates",
+    );
 
     // Device -> mesh: the QoS 1 publish, the button and the sensor events.
     await until(
@@ -268,6 +314,24 @@ Deno.test("c client: handshake, subscribe, QoS 1 publish, sensor, button, ping, 
       [sensor.name, sensor.data.value, sensor.data.unit, sensor.data.custom],
       ["temp", 21.5, "C", null],
     );
+    // Both readings of the bundle reached the mesh, each once (the repeated
+    // bundle was acknowledged, not published again).
+    await until(
+      () =>
+        [`${base}/sensor/hum`, `${base}/sensor/bat`].every((t) =>
+          r.peerMsgs.some((m) => m.topic === t)
+        ),
+      20_000,
+      "the bundle's two readings at the peer",
+    );
+    const reading = (name: string) => {
+      const ms = r.peerMsgs.filter((m) => m.topic === `${base}/sensor/${name}`);
+      assert.equal(ms.length, 1, `${name} published once`);
+      const j = JSON.parse(td.decode(ms[0].data));
+      return [j.name, j.data.value, j.data.unit, j.data.custom];
+    };
+    assert.deepEqual(reading("hum"), ["hum", 40.5, "%", null]);
+    assert.deepEqual(reading("bat"), ["bat", 87, "%", null]);
 
     // Mesh -> device: the peer publishes on the subscribed topic.
     await until(
@@ -289,6 +353,13 @@ Deno.test("c client: handshake, subscribe, QoS 1 publish, sensor, button, ping, 
     assert.equal(m[2], "home/cmd");
     assert.equal(m[3], "6f6e"); // "on"
     assert.equal(c.lines.at(-1), "DONE");
+    for (const name of ["hum", "bat"]) {
+      assert.equal(
+        r.peerMsgs.filter((m) => m.topic === `${base}/sensor/${name}`).length,
+        1,
+        `${name} still published once`,
+      );
+    }
     // The Disconnect [18, 0] closed the session at the gateway.
     await until(
       () => r.bridge.devices().length === 0,
@@ -343,9 +414,14 @@ Deno.test("c client: a wrong key is refused with Reject not authorised", async (
  * exercises what the real bridge never does: it withholds the first Ack of
  * the QoS 1 Publish (the client must retransmit: same msgId, new sequence
  * number), Pings the device (it must answer Pong), and sends a QoS 1
- * Message twice (acknowledged twice, delivered once).
+ * Message twice (acknowledged twice, delivered once). Then bundles
+ * (docs/PROTOCOL.md 4.6): a frame whose second message is malformed and one
+ * of 33 Pings (each dropped whole: nothing of them handled), one of 32 Pings
+ * (32 Pongs, which the client answers in one frame), and a last frame of
+ * two QoS 1 Messages and the Message on the subscribed topic (handled in
+ * order; both Acks leave in one frame).
  */
-Deno.test("c client: retransmits QoS 1, answers Ping, acknowledges and deduplicates QoS 1 Messages", async () => {
+Deno.test("c client: retransmits QoS 1, answers Ping, acknowledges and deduplicates QoS 1 Messages, reads bundles all or nothing", async () => {
   const bin = await compile();
   const c = nobleCrypto({ random: (b) => crypto.getRandomValues(b) });
   const key = new Uint8Array(32);
@@ -357,12 +433,35 @@ Deno.test("c client: retransmits QoS 1, answers Ping, acknowledges and deduplica
   });
   const port = (sock.addr as Deno.NetAddr).port;
   const secret = crypto.getRandomValues(new Uint8Array(32));
+  // Every device frame: its sequence number and its messages.
+  const frames: { seq: number; msgs: Message[] }[] = [];
   const got: Message[] = [];
-  const seqs: number[] = [];
   let session: SecureSession | undefined;
   let peer: Deno.NetAddr | undefined;
   const send = (m: Message) =>
     sock.send(session!.sealMessage(m, new Uint8Array(1024)), peer!);
+  const sendBundle = async (ms: Message[]) => {
+    const { frame, count } = session!.sealMessages(ms, new Uint8Array(1024));
+    assert.equal(count, ms.length, "the whole bundle fits one frame");
+    await sock.send(frame, peer!);
+  };
+  const encoded = (m: Message) => {
+    const w = new Writer(new Uint8Array(256));
+    encodeMessage(w, m);
+    return w.bytes().slice();
+  };
+  const message = (
+    msgId: number,
+    topic: string,
+    data: string,
+  ): Message => ({
+    type: "message",
+    msgId,
+    qos: msgId === 0 ? 0 : 1,
+    topic,
+    data: te.encode(data),
+  });
+  const ping: Message = { type: "ping" };
   let publishes = 0;
   const loop = (async () => {
     for await (const [data, from] of sock) {
@@ -386,54 +485,71 @@ Deno.test("c client: retransmits QoS 1, answers Ping, acknowledges and deduplica
       }
       if (f.kind !== "sealed" || session === undefined) continue;
       const seq = f.seq;
-      const m = session.openMessage(f);
-      if (typeof m === "number") continue;
-      got.push(m);
-      seqs.push(seq);
-      switch (m.type) {
-        case "subscribe":
-          await send({ type: "subscribeAck", msgId: m.msgId, code: 0 });
-          break;
-        case "publish":
-          // The first transmission is "lost": no Ack.
-          if (++publishes >= 2) {
+      const ms = session.openMessages(f);
+      assert.ok(Array.isArray(ms), `device frame ${seq} does not open: ${ms}`);
+      frames.push({ seq, msgs: ms });
+      for (const m of ms) {
+        got.push(m);
+        switch (m.type) {
+          case "subscribe":
+            await send({ type: "subscribeAck", msgId: m.msgId, code: 0 });
+            break;
+          case "publish":
+            // The first transmission is "lost": no Ack.
+            if (++publishes >= 2) {
+              await send({ type: "ack", msgId: m.msgId, code: 0 });
+            }
+            break;
+          case "sensorUpdate":
+          case "buttonPress":
             await send({ type: "ack", msgId: m.msgId, code: 0 });
-          }
-          break;
-        case "sensorUpdate":
-        case "buttonPress":
-          await send({ type: "ack", msgId: m.msgId, code: 0 });
-          break;
-        case "ping":
-          await send({ type: "pong" });
-          // Then the gateway Pings, and sends a QoS 1 Message twice on
-          // another topic, then once on the subscribed one.
-          await send({ type: "ping" });
-          for (let i = 0; i < 2; i++) {
-            await send({
-              type: "message",
-              msgId: 77,
-              qos: 1,
-              topic: "other/topic",
-              data: te.encode("dup"),
-            });
-          }
-          break;
-        case "ack":
-          if (
-            m.msgId === 77 && got.filter((x) => x.type === "ack").length === 2
-          ) {
-            await send({
-              type: "message",
-              msgId: 0,
-              qos: 0,
-              topic: "home/cmd",
-              data: te.encode("end"),
-            });
-          }
-          break;
-        case "disconnect":
-          return;
+            break;
+          case "ping":
+            await send({ type: "pong" });
+            // Then the gateway Pings, and sends a QoS 1 Message twice on
+            // another topic, one frame each.
+            await send(ping);
+            for (let i = 0; i < 2; i++) {
+              await send(message(77, "other/topic", "dup"));
+            }
+            break;
+          case "ack":
+            if (
+              m.msgId === 77 &&
+              got.filter((x) => x.type === "ack").length === 2
+            ) {
+              // A bundle whose second message is malformed (an Ack of two
+              // elements): dropped whole, its good first message unhandled.
+              const bad = new Uint8Array([
+                ...encoded(message(78, "other/bad", "x")),
+                0x92,
+                0x07,
+                0x05,
+              ]);
+              await sock.send(session.seal(bad), peer!);
+              // 33 Pings: one too many, dropped whole (no Pong).
+              await sock.send(
+                session.seal(
+                  new Uint8Array(Array(33).fill([0x91, 0x0e]).flat()),
+                ),
+                peer!,
+              );
+              // 32 Pings: the most a frame may carry.
+              await sendBundle(Array(32).fill(ping));
+            }
+            break;
+          case "pong":
+            if (got.filter((x) => x.type === "pong").length === 1 + 32) {
+              await sendBundle([
+                message(80, "other/bundle", "a"),
+                message(81, "other/bundle", "b"),
+                message(0, "home/cmd", "end"),
+              ]);
+            }
+            break;
+          case "disconnect":
+            return;
+        }
       }
     }
   })();
@@ -449,31 +565,84 @@ Deno.test("c client: retransmits QoS 1, answers Ping, acknowledges and deduplica
     const status = await client.done;
     assert.equal(status.code, 0, client.stderr());
     await loop;
-    const pubs = got.flatMap((m, i) =>
-      m.type === "publish" ? [{ m, seq: seqs[i] }] : []
+    const lines = client.lines;
+    const pubs = frames.flatMap(({ seq, msgs }) =>
+      msgs.flatMap((m) => m.type === "publish" ? [{ m, seq }] : [])
     );
     assert.equal(pubs.length, 2, "the Publish was retransmitted once");
     assert.equal(pubs[0].m.msgId, pubs[1].m.msgId, "same msgId");
     assert.ok(pubs[1].seq > pubs[0].seq, "in a new Sealed frame");
     assert.equal(pubs[0].m.type === "publish" && pubs[0].m.qos, 1);
     assert.ok(got.some((m) => m.type === "pong"), "the device answered Ping");
-    assert.ok(client.lines.includes("PING answered"));
+    assert.ok(lines.includes("PING answered"));
     const acks77 = got.filter((m) =>
       m.type === "ack" && m.msgId === 77 && m.code === 0
     );
     assert.equal(acks77.length, 2, "both copies acknowledged");
-    const dupLines = client.lines.filter((l) =>
+    const dupLines = lines.filter((l) =>
       l.startsWith("MESSAGE qos=1 topic=other/topic ")
     );
     assert.deepEqual(dupLines, [
       "MESSAGE qos=1 topic=other/topic data=" + "647570",
     ]);
-    assert.ok(
-      client.lines.includes("MESSAGE qos=0 topic=home/cmd data=656e64"),
+
+    // The device's bundle: two SensorUpdates in one frame, then the same
+    // two again (same bytes) in a later frame.
+    const sensorFrames = frames.filter(({ msgs }) =>
+      msgs.length === 2 && msgs.every((m) => m.type === "sensorUpdate")
     );
+    assert.equal(sensorFrames.length, 2, "the bundle, sent twice");
+    assert.deepEqual(sensorFrames[0].msgs, sensorFrames[1].msgs);
+    assert.ok(sensorFrames[1].seq > sensorFrames[0].seq);
+    const [hum, bat] = sensorFrames[0].msgs;
+    assert.ok(hum.type === "sensorUpdate" && bat.type === "sensorUpdate");
+    assert.deepEqual(
+      [hum.name, hum.value, bat.name, bat.value],
+      ["hum", { kind: "humidity", value: 40.5 }, "bat", {
+        kind: "battery",
+        value: 87,
+      }],
+    );
+    assert.ok(lines.includes("ACK bundle again hum=0 bat=0"));
+
+    // The malformed bundle and the 33 Pings: dropped whole, nothing handled.
+    assert.equal(
+      lines.filter((l) => l.startsWith("DROP malformed frame")).length,
+      2,
+      lines.join(" | "),
+    );
+    assert.ok(!lines.some((l) => l.includes("other/bad")));
+    assert.ok(!got.some((m) => m.type === "ack" && m.msgId === 78));
+    // 32 Pings in one frame: 32 Pongs, in one frame (1 + 32 Pongs in all).
+    assert.ok(lines.includes("BUNDLE received messages=32"));
+    assert.equal(got.filter((m) => m.type === "pong").length, 1 + 32);
+    assert.ok(
+      frames.some(({ msgs }) =>
+        msgs.length === 32 && msgs.every((m) => m.type === "pong")
+      ),
+      "the 32 Pongs left in one frame",
+    );
+    // The last bundle: handled in order, both Acks in one frame.
+    assert.ok(lines.includes("BUNDLE received messages=3"));
+    const tail = lines.filter((l) => l.startsWith("MESSAGE ")).slice(-3);
+    assert.deepEqual(tail, [
+      "MESSAGE qos=1 topic=other/bundle data=61",
+      "MESSAGE qos=1 topic=other/bundle data=62",
+      "MESSAGE qos=0 topic=home/cmd data=656e64",
+    ]);
+    assert.ok(
+      frames.some(({ msgs }) =>
+        JSON.stringify(msgs) === JSON.stringify([
+          { type: "ack", msgId: 80, code: 0 },
+          { type: "ack", msgId: 81, code: 0 },
+        ])
+      ),
+      "the two Acks left in one frame",
+    );
+
     assert.deepEqual(got.at(-1), { type: "disconnect", sleepSeconds: 0 });
     // Sequence numbers of the device direction: 1, 2, 3, ... no gaps.
-    assert.deepEqual(seqs, seqs.map((_, i) => i + 1));
+    assert.deepEqual(frames.map((f) => f.seq), frames.map((_, i) => i + 1));
   } finally {
     client.kill();
     await client.done;
