@@ -52,7 +52,11 @@ export interface BridgeLimits {
    * frame carrying several messages takes one token for each. @default 2000
    */
   ratePerDevice?: number;
-  /** Burst of messages from one device. @default 500 */
+  /**
+   * Burst of messages from one device. Keep it at least
+   * `Limits.MAX_MESSAGES_PER_FRAME` (32), or a full frame never passes.
+   * @default 500
+   */
   burstPerDevice?: number;
   /**
    * Hellos answered per second, all sources together; first Hellos (no
