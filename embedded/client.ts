@@ -55,6 +55,8 @@ export interface Endpoint {
 export interface EmbeddedStats {
   /** Datagrams sent. */
   framesSent: number;
+  /** Messages sent in sealed frames (one frame may carry several). */
+  messagesSent: number;
   /** Datagrams received. */
   framesReceived: number;
   /** Datagrams dropped: undecodable, replayed, forged or unexpected. */
@@ -202,8 +204,12 @@ function checkInt(v: number, min: number, max: number, what: string): void {
 /**
  * A device's connection to a gateway: handshake, encrypted session,
  * keep-alive, QoS 1 retransmission, re-handshake and re-subscription after a
- * gateway restart, gateway discovery. Memory is bounded by the config
- * (`maxPending × maxFrame` bytes of payload copies plus small tables).
+ * gateway restart, gateway discovery. Messages that become due in the same
+ * job (calls made together, the answers to a received frame, retransmissions
+ * due at once) leave at its end in as few frames as fit (docs/PROTOCOL.md
+ * 4.6); nothing waits longer. Memory is bounded by the config
+ * (`maxPending × maxFrame` bytes of payload copies, one frame of QoS 0
+ * payloads being bundled, plus small tables).
  *
  * @example
  * ```ts ignore
@@ -280,9 +286,16 @@ export class AviEmbedded {
   #streamSeq = new Uint32Array(256);
   #sizeWriter: Writer | null = null;
 
+  // Messages due in this job, sent together by #flush at its end (or
+  // sooner); #copied counts the bytes of QoS 0 payloads copied into them.
+  #out: Message[] = [];
+  #copied = 0;
+  #due: Promise<void> | null = null;
+
   /** Counters, for diagnostics. */
   readonly stats: EmbeddedStats = {
     framesSent: 0,
+    messagesSent: 0,
     framesReceived: 0,
     framesDropped: 0,
     retransmissions: 0,
@@ -464,6 +477,7 @@ export class AviEmbedded {
   #startHandshake(state: "handshaking" | "reconnecting"): void {
     this.#session = null;
     this.#ping = null;
+    this.#out.length = 0;
     this.#setState(state);
     this.#crypto.randomBytes(this.#clientNonce);
     this.#cookie.fill(0);
@@ -563,13 +577,16 @@ export class AviEmbedded {
         break;
       case "sealed":
         if (this.#session !== null && this.#state === "connected") {
-          const m = this.#session.openMessage(f);
-          if (typeof m !== "number") {
+          // One or more messages, all valid (else the frame is dropped whole).
+          const ms = this.#session.openMessages(f);
+          if (typeof ms !== "number") {
             this.#lastRecv = this.#now();
             this.#ping = null;
             // The gateway's address follows authenticated frames.
             if (!fromGateway) this.#gateway = { address, port };
-            this.#onMessage(m);
+            for (const m of ms) {
+              if (this.#state === "connected") this.#onMessage(m);
+            }
             this.#schedule();
             return;
           }
@@ -622,6 +639,10 @@ export class AviEmbedded {
       else keep.push(p);
     }
     this.#pending = keep;
+    for (const p of keep) {
+      p.transmissions = 0;
+      p.nextAt = now;
+    }
     for (const topic of this.#subs) {
       if (
         !keep.some((p) => p.msg.type === "subscribe" && p.msg.topic === topic)
@@ -634,13 +655,10 @@ export class AviEmbedded {
         ).catch(() => {});
       }
     }
-    for (const p of this.#pending) {
-      p.transmissions = 0;
-      p.nextAt = now;
-    }
     const w2 = this.#connectWaiter;
     this.#connectWaiter = null;
-    this.#flush();
+    this.#collect();
+    this.#kick();
     w2?.resolve();
     return true;
   }
@@ -686,7 +704,7 @@ export class AviEmbedded {
         else topic = m.topic;
         if (topic === undefined) {
           if (m.qos === 1) {
-            this.#sendNow({
+            this.#send({
               type: "ack",
               msgId: m.msgId,
               code: ErrorCode.UNKNOWN_ALIAS,
@@ -701,7 +719,7 @@ export class AviEmbedded {
             this.#remember(m.msgId);
             this.#deliver(topic, m.data);
           }
-          this.#sendNow({ type: "ack", msgId: m.msgId, code: ErrorCode.OK });
+          this.#send({ type: "ack", msgId: m.msgId, code: ErrorCode.OK });
         } else this.#deliver(topic, m.data);
         return;
       }
@@ -717,7 +735,7 @@ export class AviEmbedded {
             p.onAck?.(m.code);
             if (m.code === ErrorCode.OK) p.resolve();
             else p.reject(new RequestRefusedError(p.msg.type, m.code));
-            this.#flush();
+            this.#kick(); // the send window moved
             return;
           }
         }
@@ -730,11 +748,11 @@ export class AviEmbedded {
           this.#downAlias.size >= this.#maxAliases
         ) code = ErrorCode.LIMIT_REACHED;
         else this.#downAlias.set(m.alias, m.topic);
-        this.#sendNow({ type: "regAck", msgId: m.msgId, alias: m.alias, code });
+        this.#send({ type: "regAck", msgId: m.msgId, alias: m.alias, code });
         return;
       }
       case "ping":
-        this.#sendNow({ type: "pong" });
+        this.#send({ type: "pong" });
         return;
       case "pong":
         this.#ping = null;
@@ -773,19 +791,41 @@ export class AviEmbedded {
 
   // ---------------------------------------------------------------- send
 
-  #sendNow(m: Message): boolean {
-    const s = this.#session;
-    const g = this.#gateway;
-    if (s === null || g === null) return false;
-    if (s.exhausted()) {
-      this.#startHandshake("reconnecting");
-      this.#schedule();
-      return false;
+  // Queues a message for the flush at the end of this job. What is queued
+  // stays below one frame of copied payloads and 32 messages: beyond, the
+  // queue is flushed first.
+  #send(m: Message, copied = 0): void {
+    if (
+      this.#out.length >= Limits.MAX_MESSAGES_PER_FRAME ||
+      this.#copied + copied > this.#maxFrame
+    ) this.#flush();
+    this.#copied += copied;
+    this.#out.push(m);
+    this.#kick();
+  }
+
+  // Sends now what is queued and due, then `m` (a Disconnect: last).
+  #sendLast(m: Message): void {
+    this.#collect();
+    this.#send(m);
+    this.#flush();
+  }
+
+  // Schedules one flush at the end of the current job (a microtask, not a
+  // timer: nothing waits for a fuller frame). Settles once it has run.
+  #kick(): Promise<void> {
+    if (this.#due === null) {
+      this.#due = Promise.resolve().then(() => {
+        this.#due = null;
+        try {
+          this.#flush();
+        } catch {
+          // A callback threw while sending (onStateChange on a re-handshake):
+          // what is still queued leaves with the next flush.
+        }
+      });
     }
-    const frame = s.sealMessage(m, this.#scratch);
-    this.#lastSent = this.#now();
-    this.#sendRaw(frame, g);
-    return true;
+    return this.#due;
   }
 
   // Flow control: a message goes out only while its msgId is less than
@@ -866,7 +906,8 @@ export class AviEmbedded {
         onAck,
       };
       this.#pending.push(p);
-      this.#flush();
+      this.#collect();
+      this.#kick();
     });
   }
 
@@ -881,12 +922,9 @@ export class AviEmbedded {
     return m;
   }
 
-  // Transmits every pending message that is due.
-  #flush(): void {
-    if (this.#state !== "connected") {
-      this.#schedule();
-      return;
-    }
+  // Queues every pending message that is due (in the send window).
+  #collect(): void {
+    if (this.#state !== "connected") return;
     const now = this.#now();
     for (const p of this.#pending) {
       if (!this.#inWindow(p)) break;
@@ -895,18 +933,45 @@ export class AviEmbedded {
       else this.stats.retransmissions++;
       p.transmissions++;
       p.nextAt = now + this.#backoff(p.transmissions);
-      try {
-        if (!this.#sendNow(this.#wire(p))) break;
-      } catch (e) {
-        // Too large for the agreed frame size: refuse this one.
-        this.#pending.splice(this.#pending.indexOf(p), 1);
-        this.#freeSlot(p.slot);
-        p.reject(e as Error);
-        this.#flush();
-        return;
-      }
-      if (this.#state !== "connected") break;
+      this.#out.push(this.#wire(p));
     }
+  }
+
+  // Sends what is queued and every pending message due, in as few frames
+  // as fit (sealMessages), in order.
+  #flush(): void {
+    this.#collect();
+    const out = this.#out;
+    const s = this.#session;
+    const g = this.#gateway;
+    while (out.length > 0 && this.#state === "connected" && s && g) {
+      if (s.exhausted()) {
+        this.#startHandshake("reconnecting");
+        break;
+      }
+      let r: { frame: Uint8Array; count: number };
+      try {
+        r = s.sealMessages(out, this.#scratch);
+      } catch (e) {
+        // The first one does not fit the agreed frame size: refuse it.
+        const m = out.shift() as { type: string; msgId?: number };
+        const i = this.#pending.findIndex((p) =>
+          p.msg.type === m.type && p.msgId === m.msgId
+        );
+        if (i >= 0) {
+          const p = this.#pending.splice(i, 1)[0];
+          this.#freeSlot(p.slot);
+          p.reject(e as Error);
+        }
+        continue;
+      }
+      out.splice(0, r.count);
+      this.stats.messagesSent += r.count;
+      this.#lastSent = this.#now();
+      this.#sendRaw(r.frame, g);
+    }
+    out.length = 0;
+    this.#copied = 0;
     this.#schedule();
   }
 
@@ -993,13 +1058,17 @@ export class AviEmbedded {
       try {
         this.#requireSession();
         if (this.#state !== "connected") throw new NotConnectedError();
-        const m: Message = { type: "publish", msgId: 0, qos: 0, topic, data };
-        this.#checkSize(m);
-        const a = this.#upAlias.get(topic);
-        this.#sendNow(a === undefined ? m : { ...m, topic: a });
+        this.#checkSize({ type: "publish", msgId: 0, qos: 0, topic, data });
+        // Sent at the end of this job, with what else is due: a copy.
+        this.#send({
+          type: "publish",
+          msgId: 0,
+          qos: 0,
+          topic: this.#upAlias.get(topic) ?? topic,
+          data: data.slice(),
+        }, data.length);
         this.#maybeRegister(topic);
-        this.#schedule();
-        return Promise.resolve();
+        return this.#kick();
       } catch (e) {
         return Promise.reject(e);
       }
@@ -1163,9 +1232,12 @@ export class AviEmbedded {
     this.#requireSession();
     if (this.#state !== "connected") throw new NotConnectedError();
     const seq = this.#streamSeq[streamId];
+    const m: Message = { type: "streamData", streamId, seq, data: pcm };
+    this.#checkSize(m);
     this.#streamSeq[streamId] = (seq + 1) >>> 0;
-    this.#sendNow({ type: "streamData", streamId, seq, data: pcm });
-    this.#schedule();
+    // Real-time, and `pcm` may be reused: out now, with what is queued.
+    this.#send(m);
+    this.#flush();
   }
 
   /**
@@ -1178,8 +1250,9 @@ export class AviEmbedded {
     checkInt(streamId, 0, 255, "streamId");
     this.#requireSession();
     if (this.#state !== "connected") throw new NotConnectedError();
-    this.#sendNow({ type: "streamClose", streamId, code });
-    this.#schedule();
+    const m: Message = { type: "streamClose", streamId, code };
+    this.#checkSize(m);
+    this.#send(m);
   }
 
   /**
@@ -1193,7 +1266,7 @@ export class AviEmbedded {
     checkInt(seconds, 1, 0xffffffff, "seconds");
     this.#requireSession();
     if (this.#state !== "connected") throw new NotConnectedError();
-    this.#sendNow({ type: "disconnect", sleepSeconds: seconds });
+    this.#sendLast({ type: "disconnect", sleepSeconds: seconds });
     // The keep-alive Ping falls due when the sleep ends: it wakes the
     // session at the gateway, which then sends what it kept.
     this.#lastSent = this.#now() + seconds * 1000 - this.#keepAliveMs;
@@ -1210,7 +1283,7 @@ export class AviEmbedded {
     if (this.#state === "closed") return Promise.resolve();
     if (this.#state === "connected") {
       try {
-        this.#sendNow({ type: "disconnect", sleepSeconds: 0 });
+        this.#sendLast({ type: "disconnect", sleepSeconds: 0 });
       } catch {
         // Closing anyway.
       }
@@ -1282,14 +1355,14 @@ export class AviEmbedded {
         ping.transmissions++;
         ping.nextAt = now + this.#backoff(ping.transmissions);
         this.stats.retransmissions++;
-        this.#sendNow({ type: "ping" });
+        this.#send({ type: "ping" });
       } else if (ping === null && now - this.#lastSent >= this.#keepAliveMs) {
         this.#ping = {
           transmissions: 1,
           firstSentAt: now,
           nextAt: now + this.#backoff(1),
         };
-        this.#sendNow({ type: "ping" });
+        this.#send({ type: "ping" });
       }
       this.#flush();
       return;

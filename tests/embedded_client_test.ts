@@ -12,7 +12,14 @@ import {
   QueueFullError,
   RequestRefusedError,
 } from "../embedded/mod.ts";
-import { ErrorCode } from "../protocol/mod.ts";
+import {
+  decodeMessages,
+  encodeMessage,
+  ErrorCode,
+  FrameDecodeError,
+  type Message,
+  Writer,
+} from "../protocol/mod.ts";
 import { TestGateway } from "./support/test_gateway.ts";
 
 const KEY = crypto.getRandomValues(new Uint8Array(32));
@@ -58,6 +65,24 @@ async function withDevice(
     await avi.close();
     await gw.close();
   }
+}
+
+/** Rejects if `p` has not settled within `ms` (so a lost ack fails, not hangs). */
+function within<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Messages encoded back to back: a bundle's plaintext. */
+function plaintext(...ms: Message[]): Uint8Array {
+  const w = new Writer(new Uint8Array(1024));
+  for (const m of ms) encodeMessage(w, m);
+  return w.buf.slice(0, w.pos);
 }
 
 async function until(check: () => boolean, what: string, ms = 15000) {
@@ -373,4 +398,148 @@ Deno.test("AviEmbedded rejects a refused publish with RequestRefusedError and ov
     });
     assert.equal(avi.pendingCount(), 0);
   });
+});
+
+// Bundles (docs/PROTOCOL.md 4.6). A long first retry delay keeps
+// retransmissions out of the datagram counts.
+
+Deno.test("AviEmbedded sends 16 sensor readings made in one job in one or two datagrams, all acknowledged", async () => {
+  await withDevice(async ({ gw, avi }) => {
+    await avi.connect();
+    const frames0 = gw.frameSizes.length;
+    const sent0 = avi.stats.framesSent;
+    const msgs0 = avi.stats.messagesSent;
+    const received0 = avi.stats.framesReceived;
+    const names = Array.from({ length: 16 }, (_, i) => `sensor_${i}`);
+    const done = names.map((name, i) =>
+      avi.updateSensor(name, { kind: "temperature", value: 20 + i / 10 })
+    );
+    await within(Promise.all(done), "16 acks");
+    const frames = gw.frameSizes.slice(frames0);
+    assert.ok(frames.length <= 2, `${frames.length} datagrams: ${frames}`);
+    assert.equal(frames.reduce((a, b) => a + b, 0), 16);
+    assert.equal(avi.stats.framesSent - sent0, frames.length);
+    assert.equal(avi.stats.messagesSent - msgs0, 16);
+    assert.deepStrictEqual(
+      gw.messages("sensorUpdate").map((m) => m.name),
+      names,
+    );
+    // The gateway answers each frame with one frame of acks.
+    assert.equal(avi.stats.framesReceived - received0, frames.length);
+    assert.equal(avi.stats.retransmissions, 0);
+    assert.equal(gw.duplicates, 0);
+    assert.equal(avi.pendingCount(), 0);
+  }, { retryInitialMs: 5000, retryMaxMs: 5000 });
+});
+
+Deno.test("AviEmbedded handles every message of a bundled frame from the gateway, in order, and answers in one frame", async () => {
+  await withDevice(async ({ gw, avi, inbox }) => {
+    await avi.connect();
+    await avi.subscribe("x/#");
+    gw.autoAck = false;
+    const acked: string[] = [];
+    const a = avi.updateSensor("t", { kind: "temperature", value: 1 })
+      .then(() => acked.push("sensor"));
+    const b = avi.buttonPressed(1, "single").then(() => acked.push("button"));
+    await gw.waitFor(
+      () => gw.messages("buttonPress").length === 1,
+      5000,
+      "the two messages at the gateway",
+    );
+    const [sensor] = gw.messages("sensorUpdate");
+    const [button] = gw.messages("buttonPress");
+    const received0 = avi.stats.framesReceived;
+    const frames0 = gw.frameSizes.length;
+    assert.equal(
+      gw.sendBundle(DEVICE, [
+        { type: "ack", msgId: button.msgId, code: 0 },
+        {
+          type: "message",
+          msgId: 900,
+          qos: 1,
+          topic: "x/1",
+          data: new Uint8Array([1]),
+        },
+        { type: "ack", msgId: sensor.msgId, code: 0 },
+        {
+          type: "message",
+          msgId: 0,
+          qos: 0,
+          topic: "x/2",
+          data: new Uint8Array([2]),
+        },
+        { type: "ping" },
+      ]),
+      1,
+      "one frame",
+    );
+    await within(Promise.all([a, b]), "both acks of the bundle");
+    assert.deepStrictEqual(acked, ["button", "sensor"], "in order");
+    await gw.waitFor(
+      () => gw.messages("pong").length === 1,
+      5000,
+      "the pong",
+    );
+    assert.deepStrictEqual(
+      inbox.map((m) => [m.topic, [...m.data]]),
+      [["x/1", [1]], ["x/2", [2]]],
+    );
+    assert.equal(avi.stats.framesReceived - received0, 1);
+    assert.equal(avi.stats.framesDropped, 0);
+    // Its answers (the Ack of the QoS 1 Message, the Pong) share one frame.
+    const ack = gw.received.find((r) =>
+      r.message.type === "ack" && r.message.msgId === 900
+    );
+    const pong = gw.received.find((r) => r.message.type === "pong");
+    assert.ok(ack && pong);
+    assert.equal(ack.frame, pong.frame);
+    assert.deepStrictEqual(gw.frameSizes.slice(frames0), [2]);
+  }, { retryInitialMs: 5000, retryMaxMs: 5000 });
+});
+
+Deno.test("AviEmbedded drops a bundled frame with one malformed message whole", async () => {
+  await withDevice(async ({ gw, avi, inbox }) => {
+    await avi.connect();
+    await avi.subscribe("x/#");
+    gw.autoAck = false;
+    let acked = 0;
+    const done = avi.updateSensor("t", { kind: "temperature", value: 1 })
+      .then(() => acked++);
+    await gw.waitFor(
+      () => gw.messages("sensorUpdate").length === 1,
+      5000,
+      "the reading at the gateway",
+    );
+    const [sensor] = gw.messages("sensorUpdate");
+    const good = plaintext(
+      { type: "ack", msgId: sensor.msgId, code: 0 },
+      {
+        type: "message",
+        msgId: 0,
+        qos: 0,
+        topic: "x/1",
+        data: new Uint8Array([1]),
+      },
+    );
+    // The valid messages first, then one of an unknown type (0x7f).
+    const bad = new Uint8Array([...good, 0x91, 0x7f]);
+    assert.equal(decodeMessages(good).length, 2);
+    assert.throws(() => decodeMessages(bad), FrameDecodeError);
+    const dropped0 = avi.stats.framesDropped;
+    gw.sendPlaintext(DEVICE, bad);
+    await until(
+      () => avi.stats.framesDropped === dropped0 + 1,
+      "the frame dropped",
+      5000,
+    );
+    assert.equal(acked, 0, "the ack before the bad message was not handled");
+    assert.equal(avi.pendingCount(), 1);
+    assert.equal(inbox.length, 0, "nor the message");
+    // The session is fine: the same messages without the bad one are handled.
+    gw.sendPlaintext(DEVICE, good);
+    await within(done, "the ack of the good frame");
+    await until(() => inbox.length === 1, "the message of the good frame");
+    assert.equal(avi.pendingCount(), 0);
+    assert.equal(avi.stats.framesDropped, dropped0 + 1);
+  }, { retryInitialMs: 5000, retryMaxMs: 5000 });
 });

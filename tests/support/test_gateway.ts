@@ -6,6 +6,8 @@
  * It records everything devices send, acknowledges QoS 1 messages once per
  * (device, msgId), answers SearchGw, can push messages to subscribed
  * devices, can "restart" (forget every session) and can drop datagrams.
+ * A sealed frame may carry several messages (docs/PROTOCOL.md 4.6): they are
+ * handled in order, and the answers to one frame leave bundled.
  */
 
 import {
@@ -41,6 +43,8 @@ export interface Received {
   deviceId: number;
   sessionId: number;
   message: Message;
+  /** Index (in `frameSizes`) of the sealed frame that carried it. */
+  frame: number;
 }
 
 /** Options of {@linkcode TestGateway.start}. */
@@ -90,6 +94,12 @@ export class TestGateway {
   aliasHits = 0;
   /** Ack code to answer for publishes (0 = ok). */
   publishAckCode = 0;
+  /** When false, QoS 1 data messages are recorded but not acknowledged. */
+  autoAck = true;
+  /** Messages in each authenticated sealed frame received, in order. */
+  readonly frameSizes: number[] = [];
+  /** Sealed frames sent to devices. */
+  framesSent = 0;
 
   #conn: Deno.DatagramConn;
   #opts: TestGatewayOptions;
@@ -101,6 +111,8 @@ export class TestGateway {
   #open = true;
   #nextMsgId = 1;
   #pendingDown = new Map<string, { resolve: () => void }>();
+  /** Answers to the frame being handled, sent bundled after it. */
+  #batch: Message[] | null = null;
 
   private constructor(conn: Deno.DatagramConn, opts: TestGatewayOptions) {
     this.#conn = conn;
@@ -219,15 +231,22 @@ export class TestGateway {
           this.#reject(ErrorCode.UNKNOWN_SESSION, f.sessionId, address, port);
           return;
         }
-        const m = s.session.openMessage(f);
-        if (typeof m === "number") {
-          this.decodeErrors.push(m);
+        const ms = s.session.openMessages(f);
+        if (typeof ms === "number") {
+          this.decodeErrors.push(ms);
           return;
         }
         s.address = address;
         s.port = port;
         s.lastHeard = Date.now();
-        this.#onMessage(s, m);
+        this.frameSizes.push(ms.length);
+        const batch: Message[] = this.#batch = [];
+        try {
+          for (const m of ms) this.#onMessage(s, m);
+        } finally {
+          this.#batch = null;
+        }
+        this.sendBundle(s, batch);
         return;
       }
       default:
@@ -245,11 +264,43 @@ export class TestGateway {
   }
 
   #reply(s: TestSession, m: Message): void {
-    this.#send(
-      s.session.sealMessage(m, new Uint8Array(2048)),
-      s.address,
-      s.port,
-    );
+    if (this.#batch) this.#batch.push(m);
+    else this.sendBundle(s, [m]);
+  }
+
+  /**
+   * Sends messages to a session (or the session of a device id), packed
+   * into as few frames as fit.
+   * @returns The number of frames sent.
+   */
+  sendBundle(to: TestSession | number, messages: Message[]): number {
+    const s = typeof to === "number" ? this.#sessionOf(to) : to;
+    if (!s) throw new Error(`test gateway: no session for device ${to}`);
+    let n = 0;
+    for (let i = 0; i < messages.length; n++) {
+      const { frame, count } = s.session.sealMessages(
+        messages.slice(i),
+        new Uint8Array(this.#opts.maxFrame ?? 1024),
+      );
+      i += count;
+      this.framesSent++;
+      this.#send(frame, s.address, s.port);
+    }
+    return n;
+  }
+
+  /** Seals raw plaintext (e.g. a hand-made, possibly malformed bundle) to a device. */
+  sendPlaintext(deviceId: number, plaintext: Uint8Array): void {
+    const s = this.#sessionOf(deviceId);
+    if (!s) throw new Error(`test gateway: no session for device ${deviceId}`);
+    this.framesSent++;
+    this.#send(s.session.seal(plaintext), s.address, s.port);
+  }
+
+  #sessionOf(deviceId: number): TestSession | undefined {
+    for (const s of this.sessions.values()) {
+      if (s.deviceId === deviceId) return s;
+    }
   }
 
   #onMessage(s: TestSession, m: Message): void {
@@ -258,6 +309,7 @@ export class TestGateway {
         deviceId: s.deviceId,
         sessionId: s.id,
         message: structuredClone(m),
+        frame: this.frameSizes.length - 1,
       });
     switch (m.type) {
       case "subscribe":
@@ -303,8 +355,10 @@ export class TestGateway {
               deviceId: s.deviceId,
               sessionId: s.id,
               message: structuredClone(resolved),
+              frame: this.frameSizes.length - 1,
             });
           } else this.duplicates++;
+          if (!this.autoAck) return;
           this.#reply(s, {
             type: "ack",
             msgId: m.msgId,
@@ -315,6 +369,7 @@ export class TestGateway {
             deviceId: s.deviceId,
             sessionId: s.id,
             message: structuredClone(resolved),
+            frame: this.frameSizes.length - 1,
           });
         }
         return;
@@ -324,7 +379,9 @@ export class TestGateway {
       case "streamStart":
         if (this.#firstTime(s.deviceId, m.msgId)) rec();
         else this.duplicates++;
-        this.#reply(s, { type: "ack", msgId: m.msgId, code: 0 });
+        if (this.autoAck) {
+          this.#reply(s, { type: "ack", msgId: m.msgId, code: 0 });
+        }
         return;
       case "ack": {
         const key = `${s.id}:${m.msgId}`;
@@ -365,13 +422,9 @@ export class TestGateway {
 
   /** Sends any message to the session of a device. */
   sendTo(deviceId: number, m: Message): boolean {
-    for (const s of this.sessions.values()) {
-      if (s.deviceId === deviceId) {
-        this.#reply(s, m);
-        return true;
-      }
-    }
-    return false;
+    const s = this.#sessionOf(deviceId);
+    if (s) this.#reply(s, m);
+    return s !== undefined;
   }
 
   /** Forgets every session, nonce and cookie secret: as if the process restarted. */

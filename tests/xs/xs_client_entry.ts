@@ -106,6 +106,16 @@ installXsRuntime({
       value,
       hex === null ? undefined : fromHex(hex),
     ),
+  /** `n` sensor readings in one job; settles when all are acknowledged. */
+  sensorMany: async (n: number) => {
+    const a = client();
+    await Promise.all(
+      Array.from(
+        { length: n },
+        (_, i) => a.updateSensor(`s${i}`, { kind: "temperature", value: i }),
+      ),
+    );
+  },
   startStream: (id: number, peer: string, reason: string) =>
     client().startStream(id, peer, reason),
   sendAudio: (id: number, n: number, fill: number) =>

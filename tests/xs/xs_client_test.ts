@@ -23,6 +23,7 @@ interface Status {
   subscriptions: string[];
   stats: {
     framesSent: number;
+    messagesSent: number;
     framesReceived: number;
     framesDropped: number;
     retransmissions: number;
@@ -323,6 +324,67 @@ Deno.test("XS: a timer-less AviEmbedded driven by tick() from the device loop co
     await host.runUntil(() => gw.sessions.get(sid)!.lastHeard > heard + 500, {
       what: "a keep-alive ping from tick()",
     });
+  } finally {
+    await closeAll(host, gw);
+  }
+});
+
+Deno.test("XS: 16 sensor readings made in one job leave in one or two datagrams, and a bundle from the gateway is handled whole", async () => {
+  const gw = gateway();
+  // A long first retry delay keeps retransmissions out of the counts.
+  const host = await xsDevice("xs-client-bundles", gw.port, {
+    retryInitialMs: 5000,
+    retryMaxMs: 5000,
+  });
+  try {
+    await host.call("connect");
+    await host.call("subscribe", ["x/#"]);
+    const frames0 = gw.frameSizes.length;
+    const before = (await status(host)).stats;
+    await host.call("sensorMany", [16], { timeoutMs: 5000 });
+    const frames = gw.frameSizes.slice(frames0);
+    assert.ok(frames.length <= 2, `${frames.length} datagrams: ${frames}`);
+    assert.equal(frames.reduce((a, b) => a + b, 0), 16);
+    assert.equal(gw.messages("sensorUpdate").length, 16);
+    const after = (await status(host)).stats;
+    assert.equal(after.framesSent - before.framesSent, frames.length);
+    assert.equal(after.messagesSent - before.messagesSent, 16);
+    assert.equal(after.retransmissions, 0);
+
+    // Three messages in one frame from the gateway: all handled, in order;
+    // the device's two answers (Ack, Pong) share one frame.
+    const frames1 = gw.frameSizes.length;
+    assert.equal(
+      gw.sendBundle(DEVICE, [
+        {
+          type: "message",
+          msgId: 900,
+          qos: 1,
+          topic: "x/1",
+          data: new Uint8Array([1]),
+        },
+        {
+          type: "message",
+          msgId: 0,
+          qos: 0,
+          topic: "x/2",
+          data: new Uint8Array([2]),
+        },
+        { type: "ping" },
+      ]),
+      1,
+    );
+    await host.runUntil(() => gw.messages("pong").length === 1, {
+      what: "the pong",
+      timeoutMs: 5000,
+    });
+    assert.deepEqual((await status(host)).inbox, [
+      { topic: "x/1", data: "01" },
+      { topic: "x/2", data: "02" },
+    ]);
+    assert.deepEqual(gw.frameSizes.slice(frames1), [2]);
+    assert.equal((await status(host)).stats.framesDropped, 0);
+    assert.deepEqual(host.xsErrors, []);
   } finally {
     await closeAll(host, gw);
   }
