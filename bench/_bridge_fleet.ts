@@ -14,8 +14,9 @@
  * @module
  */
 
-import mqtt from "mqtt";
+import type mqtt from "mqtt";
 import { RawDevice } from "../tests/support/bridge_device.ts";
+import { mqttClient } from "./_bridge_mqtt.ts";
 
 interface FleetJob {
   mode: "udp" | "mqtt" | "hold";
@@ -120,13 +121,7 @@ if (job.mode === "udp" || job.mode === "hold") {
 } else {
   const clients: mqtt.MqttClient[] = [];
   for (let i = 0; i < job.devices; i++) {
-    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${job.port}`, {
-      clientId: `fleet-${i}`,
-      reconnectPeriod: 0,
-    });
-    // deno-lint-ignore no-explicit-any
-    (c.stream as any).setNoDelay?.(true);
-    clients.push(c);
+    clients.push(await mqttClient(job.port, `fleet-${i}`));
   }
   out({ phase: "ready" });
   await run(

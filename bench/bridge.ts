@@ -10,35 +10,28 @@
  * - gateway heap per connected device, with 1,000 simulated devices held in
  *   a worker (their own heap is not counted).
  *
- * Everything runs in this process on 127.0.0.1, so devices, gateway, broker
- * and subscribers share the machine's two cores on both paths alike.
+ * Everything runs on 127.0.0.1 in three processes on both paths alike: the
+ * devices (bench/_bridge_fleet.ts), the gateway or the broker (this one),
+ * and the subscriber, a mesh node or an MQTT client (bench/_bridge_sink.ts),
+ * sharing the machine's two cores.
  *
- * `deno run -P=node --allow-run bench/bridge.ts` (the device fleet is a
- * subprocess, bench/_bridge_fleet.ts).
+ * `deno run -P=bench bench/bridge.ts`.
  *
  * @module
  */
 
 import v8 from "node:v8";
 import vm from "node:vm";
-import type { AviEvent } from "../core/events.ts";
+import type { PeerId } from "../core/peer_id.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
 import { AviP2p } from "../mesh/mod.ts";
-import { startMqttRig } from "./_bridge_mqtt.ts";
-
-const td = new TextDecoder();
+import { startMqttBroker } from "./_bridge_mqtt.ts";
 
 const DEVICES = 20;
 const THROUGHPUT_EVENTS = 20_000;
 const WINDOW = 16;
 const LATENCY_RATE = 1000; // events per second
 const LATENCY_SECONDS = 4;
-
-function pct(xs: number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-}
 
 function keyOf(id: number, seed = 0): Uint8Array {
   const k = new Uint8Array(32);
@@ -71,17 +64,30 @@ interface PathResult {
   latencyReceived: number;
 }
 
-// ---- the device fleet (a subprocess) ---------------------------------------------
+// ---- the device fleet and the subscriber (subprocesses) --------------------------
 
-interface Fleet {
+interface Child {
   /** Resolves with the line of that phase. */
   phase(name: string): Promise<Record<string, number>>;
+  /** The line of that phase if it comes within `ms`, else `undefined`. */
+  phaseWithin(
+    name: string,
+    ms: number,
+  ): Promise<Record<string, number> | undefined>;
+  /** Write a line to its stdin. */
+  tell(line: string): Promise<void>;
   close(): Promise<void>;
 }
 
+const LATENCY_EVENTS = LATENCY_RATE * LATENCY_SECONDS;
+const TOPICS = Array.from(
+  { length: DEVICES },
+  (_, i) => `device/${i + 1}/sensor/temp`,
+);
+
 /** The same sensor workload for both compared paths (gateway and MQTT). */
-function spawnWorkload(mode: "udp" | "mqtt", port: number): Fleet {
-  return spawnFleet({
+function spawnWorkload(mode: "udp" | "mqtt", port: number): Child {
+  return spawnChild("_bridge_fleet.ts", {
     mode,
     port,
     devices: DEVICES,
@@ -93,19 +99,32 @@ function spawnWorkload(mode: "udp" | "mqtt", port: number): Fleet {
   });
 }
 
-function spawnFleet(job: Record<string, unknown>): Fleet {
+/** The subscriber of either path. */
+function spawnSink(
+  target: { mode: "mesh"; bootstrap: string } | { mode: "mqtt"; port: number },
+): Child {
+  return spawnChild("_bridge_sink.ts", {
+    ...target,
+    topics: TOPICS,
+    throughputEvents: THROUGHPUT_EVENTS,
+    latencyEvents: LATENCY_EVENTS,
+  });
+}
+
+function spawnChild(script: string, job: Record<string, unknown>): Child {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-P=node",
       `--config=${new URL("../deno.json", import.meta.url).pathname}`,
-      new URL("./_bridge_fleet.ts", import.meta.url).pathname,
+      new URL(`./${script}`, import.meta.url).pathname,
       JSON.stringify(job),
     ],
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  const stdin = child.stdin.getWriter();
   const seen = new Map<string, Record<string, number>>();
   const waiters = new Map<string, (v: Record<string, number>) => void>();
   const reader = (async () => {
@@ -126,15 +145,26 @@ function spawnFleet(job: Record<string, unknown>): Fleet {
       }
     }
   })();
+  const phase = (name: string) => {
+    const o = seen.get(name);
+    if (o) return Promise.resolve(o);
+    return new Promise<Record<string, number>>((r) => waiters.set(name, r));
+  };
   return {
-    phase(name) {
-      const o = seen.get(name);
-      if (o) return Promise.resolve(o);
-      return new Promise((r) => waiters.set(name, r));
+    phase,
+    async phaseWithin(name, ms) {
+      let t: ReturnType<typeof setTimeout> | undefined;
+      const r = await Promise.race([
+        phase(name),
+        new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms))),
+      ]);
+      clearTimeout(t);
+      return r;
     },
+    tell: (line) => stdin.write(new TextEncoder().encode(line + "\n")),
     async close() {
       try {
-        await child.stdin.close();
+        await stdin.close();
       } catch { /* closed */ }
       const t = setTimeout(() => {
         try {
@@ -148,38 +178,28 @@ function spawnFleet(job: Record<string, unknown>): Fleet {
   };
 }
 
-const absNow = () => performance.timeOrigin + performance.now();
-
-/** Counts events at a subscriber and, for timed ones (t > 0), latency. */
-class Sink {
-  received = 0;
-  lat: number[] = [];
-  add(events: { data: { custom: { t: number } } }[]): void {
-    const now = absNow();
-    for (const e of events) {
-      const t = e.data?.custom?.t ?? 0;
-      if (t > 0) this.lat.push(now - t);
-      else this.received++;
-    }
-  }
-}
-
+/** Runs the workload and reads the figures off the subscriber. */
 async function measure(
-  fleet: Fleet,
-  sink: Sink,
+  fleet: Child,
+  sink: Child,
 ): Promise<Omit<PathResult, "meshMessages" | "datagramsIn">> {
   const start = (await fleet.phase("throughput")).start;
-  await waitFor(() => sink.received >= THROUGHPUT_EVENTS, 120_000);
-  const eventsPerSecond = sink.received / ((absNow() - start) / 1000);
-  const total = (await fleet.phase("latency")).events;
+  const done = await sink.phaseWithin("throughput", 120_000);
   await fleet.phase("latencySent");
-  await waitFor(() => sink.lat.length >= total, 20_000);
+  let r = await sink.phaseWithin("latency", 20_000);
+  if (r === undefined) {
+    // Not all came: the figures of what did.
+    await sink.tell("report");
+    r = await sink.phase("report");
+  }
   return {
-    eventsPerSecond,
-    received: sink.received,
-    p50: pct(sink.lat, 50),
-    p99: pct(sink.lat, 99),
-    latencyReceived: sink.lat.length,
+    eventsPerSecond: done
+      ? THROUGHPUT_EVENTS / ((done.at - start) / 1000)
+      : NaN,
+    received: done ? THROUGHPUT_EVENTS : r.received,
+    p50: r.p50,
+    p99: r.p99,
+    latencyReceived: r.latencyReceived,
   };
 }
 
@@ -191,17 +211,6 @@ async function gatewayPath(): Promise<PathResult> {
     listenHost: "127.0.0.1",
     dataDir: null,
     enableMdns: false,
-    onWarning: () => {},
-  });
-  const sub = await AviP2p.start({
-    nodeName: "bench-sub",
-    listenHost: "127.0.0.1",
-    dataDir: null,
-    enableMdns: false,
-    // A subscriber that takes 20,000 events a second: envelopes arrive
-    // unpacked, so a burst of them is many events at once.
-    eventQueueSize: 65_536,
-    bootstrapPeers: [gw.listenAddresses[0]],
     onWarning: () => {},
   });
   const devices: Record<string, Uint8Array> = {};
@@ -216,39 +225,25 @@ async function gatewayPath(): Promise<PathResult> {
     burstPerAddress: 10_000,
     maxInflightPerDevice: 256,
   });
-  const sink = new Sink();
-  const ev = sub.events();
-  const loop = (async () => {
-    for await (const e of ev as AsyncIterable<AviEvent>) {
-      if (e.type !== "message") continue;
-      // One event object per message (an envelope arrives unpacked).
-      sink.add([JSON.parse(td.decode(e.data))]);
-    }
-  })();
-  const topics = Array.from(
-    { length: DEVICES },
-    (_, i) => `device/${i + 1}/sensor/temp`,
-  );
-  for (const t of topics) await sub.handle().subscribe(t);
-  for (const t of topics) {
-    const end = Date.now() + 20_000;
-    while (
-      !(await gw.handle().topicPeers(t)).includes(sub.peerId) &&
-      Date.now() < end
-    ) await sleep(20);
-  }
-  const fleet = spawnWorkload("udp", bridge.port);
+  const sink = spawnSink({ mode: "mesh", bootstrap: gw.listenAddresses[0] });
+  let fleet: Child | undefined;
   try {
+    const peer = (await sink.phase("ready")).peerId as unknown as PeerId;
+    for (const t of TOPICS) {
+      const end = Date.now() + 20_000;
+      while (
+        !(await gw.handle().topicPeers(t)).includes(peer) && Date.now() < end
+      ) await sleep(20);
+    }
+    fleet = spawnWorkload("udp", bridge.port);
     await fleet.phase("ready");
     const r = await measure(fleet, sink);
     const st = bridge.stats();
     return { ...r, meshMessages: st.published, datagramsIn: st.datagrams };
   } finally {
-    await fleet.close();
+    await fleet?.close();
+    await sink.close();
     await bridge.close();
-    await ev.return?.();
-    await loop;
-    await sub.shutdown();
     await gw.shutdown();
   }
 }
@@ -256,17 +251,19 @@ async function gatewayPath(): Promise<PathResult> {
 // ---- the MQTT path ------------------------------------------------------------
 
 async function mqttPath(): Promise<PathResult> {
-  const rig = await startMqttRig(0);
-  const sink = new Sink();
-  rig.onMessage((_t, p) => sink.add([JSON.parse(td.decode(p))]));
-  const fleet = spawnWorkload("mqtt", rig.port);
+  const broker = await startMqttBroker();
+  const sink = spawnSink({ mode: "mqtt", port: broker.port });
+  let fleet: Child | undefined;
   try {
+    await sink.phase("ready");
+    fleet = spawnWorkload("mqtt", broker.port);
     await fleet.phase("ready");
     const r = await measure(fleet, sink);
     return { ...r, meshMessages: 0, datagramsIn: 0 };
   } finally {
-    await fleet.close();
-    await rig.close();
+    await fleet?.close();
+    await sink.close();
+    await broker.close();
   }
 }
 
@@ -338,13 +335,13 @@ async function memoryPerDevice(): Promise<{ perDevice: number; n: number }> {
     devices,
     maxSessions: N,
   });
-  let fleet: Fleet | undefined;
+  let fleet: Child | undefined;
   try {
     gc?.();
     await sleep(200);
     gc?.();
     const before = Deno.memoryUsage().heapUsed;
-    fleet = spawnFleet({
+    fleet = spawnChild("_bridge_fleet.ts", {
       mode: "hold",
       port: bridge.port,
       devices: N,
