@@ -1405,12 +1405,13 @@ export class EmbeddedBridge {
         if (this.#ready.size === 0) return;
         for (const s of [...this.#ready]) {
           if (this.#closed) return;
+          if (s.closed) s.out.clear();
           batch.length = 0;
           const n = Math.min(s.out.length, Limits.MAX_MESSAGES_PER_FRAME);
           for (let i = 0; i < n; i++) batch.push(s.out.peek(i)!);
           let frame: Uint8Array | undefined;
-          let count = 1;
-          if (n > 0 && !s.closed) {
+          let count = 1; // what leaves the queue: the frame's, or the one refused
+          if (n > 0) {
             try {
               ({ frame, count } = s.secure.sealMessages(
                 batch,
@@ -1422,7 +1423,7 @@ export class EmbeddedBridge {
             }
           }
           for (let i = 0; i < count; i++) s.out.shift();
-          if (s.out.length === 0 || s.closed) this.#ready.delete(s);
+          if (s.out.length === 0) this.#ready.delete(s);
           if (frame === undefined) continue;
           if (count > 1) this.#stats.bundledOut++;
           await this.#windowedSend(frame, s.addr);
