@@ -145,6 +145,12 @@ const BATCH_IDLE_MS = 15;
 /** Device events waiting for the mesh, at most (beyond: refused). */
 const MAX_BATCH_QUEUE = 4096;
 
+/** Payload bytes of one envelope, at most (one event always goes). */
+const MAX_BATCH_BYTES = 256 * 1024;
+
+/** Events in one envelope by default. */
+const DEFAULT_EVENT_BATCH = 256;
+
 interface Device {
   id: string;
   numId: number;
@@ -295,7 +301,7 @@ export class EmbeddedBridge {
     this.#maxFrame = opts.maxFrameSize ?? Limits.DEFAULT_MAX_FRAME;
     this.#contextFlushMs = opts.contextFlushMs ?? 100;
     this.#batching = opts.batchEvents ?? true;
-    this.#maxEventBatch = opts.maxEventBatch ?? 64;
+    this.#maxEventBatch = opts.maxEventBatch ?? DEFAULT_EVENT_BATCH;
     const reserved = opts.reservedTopics ?? DEFAULT_RESERVED_TOPICS;
     for (const d of devices.values()) {
       this.#devices.set(d.id, {
@@ -403,7 +409,7 @@ export class EmbeddedBridge {
           `must be an integer from ${Limits.MIN_MAX_FRAME} to ${Limits.ABSOLUTE_MAX_FRAME}`,
         );
       }
-      const mb = options.maxEventBatch ?? 64;
+      const mb = options.maxEventBatch ?? DEFAULT_EVENT_BATCH;
       if (!Number.isInteger(mb) || mb < 1 || mb > 1024) {
         throw new ConfigError(
           "maxEventBatch",
@@ -979,7 +985,13 @@ export class EmbeddedBridge {
   }
 
   #flushEvents(): void {
-    const items = this.#evQueue.splice(0, this.#maxEventBatch);
+    const q = this.#evQueue;
+    let n = 0;
+    for (let bytes = 0; n < q.length && n < this.#maxEventBatch; n++) {
+      bytes += q[n].topic.length + q[n].data.length;
+      if (bytes > MAX_BATCH_BYTES && n > 0) break;
+    }
+    const items = q.splice(0, n);
     if (items.length === 0) return;
     this.#evBusy = true;
     this.#evLast = performance.now();

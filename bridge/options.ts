@@ -111,7 +111,10 @@ export interface BridgeOptions extends BridgeLimits {
    * @default true
    */
   batchEvents?: boolean;
-  /** Most events in one envelope, from 1 to 1,024. @default 64 */
+  /**
+   * Most events in one envelope, from 1 to 1,024; an envelope also stops
+   * before its payloads pass 256 KiB. @default 256
+   */
   maxEventBatch?: number;
   /**
    * The protocol's crypto. @default native ChaCha20-Poly1305, HMAC and HKDF

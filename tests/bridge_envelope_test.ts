@@ -160,3 +160,113 @@ Deno.test("bridge: a burst from two devices reaches a mesh subscriber as one mes
     await shutdownAll(peer, gw);
   }
 });
+
+Deno.test("bridge: an envelope holds at most maxEventBatch events", async () => {
+  const batches = await pileUp(100);
+  assert.ok(batches.length >= 3, `${batches.map((b) => b.length)}`);
+  assert.ok(batches.every((b) => b.length <= 100));
+});
+
+Deno.test("bridge: an envelope stops before 256 KiB of payloads", async () => {
+  const batches = await pileUp(1024);
+  const sizes = batches.map((b) =>
+    b.reduce((n, e) => n + e.topic.length + e.data.length, 0)
+  );
+  // ~285 KiB piled up: without the bound it would be one envelope
+  assert.ok(batches.length >= 2, `${sizes}`);
+  assert.ok(sizes.every((n) => n <= 256 * 1024), `${sizes}`);
+});
+
+/**
+ * 300 readings of ~1 KiB pile up behind a hanging publish, then leave in
+ * envelopes of at most `maxEventBatch`: returns the envelopes.
+ */
+async function pileUp(
+  maxEventBatch: number,
+): Promise<{ topic: string; data: Uint8Array }[][]> {
+  const batches: { topic: string; data: Uint8Array }[][] = [];
+  let plain = 0;
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const bridge = await EmbeddedBridge.start({
+    subscribe: async () => {},
+    unsubscribe: async () => {},
+    // the first event's publish hangs until released: the rest pile up
+    publish: () => {
+      plain++;
+      return gate.then(() => 1);
+    },
+    publishBatch: (messages) => {
+      batches.push(messages);
+      return Promise.resolve(1);
+    },
+    events: idleEvents,
+  }, {
+    udpPort: 0,
+    hostname: "127.0.0.1",
+    devices: { "1": KEY1 },
+    maxEventBatch,
+    maxInflightPerDevice: 512,
+  });
+  const d = new RawDevice({
+    deviceId: 1,
+    key: KEY1,
+    gatewayPort: bridge.port,
+    rtoMs: 1000,
+  });
+  try {
+    await d.connect();
+    const first = sensor(d, 0);
+    await until(() => bridge.stats().datagrams >= 3);
+    // 300 readings of ~1 KiB of custom data each: ~300 KiB in all
+    const big = "x".repeat(900);
+    const rest: Promise<number>[] = [];
+    // in waves, so that the socket's receive buffer never overflows
+    for (let i = 0; i < 300; i++) {
+      rest.push(d.request((msgId) => ({
+        type: "sensorUpdate",
+        msgId,
+        name: "temp",
+        value: { kind: "temperature", value: i },
+        customData: te.encode(`{"pad":"${big}"}`),
+      })));
+      if (i % 50 === 49) {
+        await until(() => bridge.stats().datagrams >= 3 + i + 1, 20_000);
+      }
+    }
+    release();
+    const codes = await Promise.all([first, ...rest]);
+    assert.ok(codes.every((c) => c === 0));
+    // the first went alone; so may a last straggler
+    assert.equal(batches.flat().length + plain - 1, 300);
+    assert.ok(plain <= 2);
+    return batches;
+  } finally {
+    release();
+    await d.close();
+    await bridge.close();
+  }
+}
+
+Deno.test("bridge: maxEventBatch outside 1..1024 is refused", async () => {
+  for (const maxEventBatch of [0, 1025, 1.5]) {
+    await assert.rejects(
+      EmbeddedBridge.start(fakeMeshForConfig(), {
+        udpPort: 0,
+        hostname: "127.0.0.1",
+        devices: { "1": KEY1 },
+        maxEventBatch,
+      }),
+      { name: "ConfigError" },
+    );
+  }
+});
+
+function fakeMeshForConfig() {
+  return {
+    subscribe: async () => {},
+    unsubscribe: async () => {},
+    publish: () => Promise.resolve(1),
+    events: idleEvents,
+  };
+}
