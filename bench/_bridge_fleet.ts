@@ -17,6 +17,7 @@
 import type mqtt from "mqtt";
 import { RawDevice } from "../tests/support/bridge_device.ts";
 import { mqttClient } from "./_bridge_mqtt.ts";
+import { atRate } from "./_pace.ts";
 
 interface FleetJob {
   mode: "udp" | "mqtt" | "hold";
@@ -67,17 +68,8 @@ async function run(send: Send, devices: number): Promise<void> {
   await sleep(500);
   // Latency: a fixed rate, round robin over the devices.
   const total = job.rate * job.seconds;
-  const start = performance.now();
-  let i = 0;
   out({ phase: "latency", events: total });
-  while (i < total) {
-    const due = Math.floor(((performance.now() - start) / 1000) * job.rate);
-    while (i < Math.min(due, total)) {
-      send(i % devices, 21, now());
-      i++;
-    }
-    await sleep(1);
-  }
+  await atRate(job.rate, total, (i) => send(i % devices, 21, now()));
   out({ phase: "latencySent" });
 }
 

@@ -26,6 +26,7 @@ import type { PeerId } from "../core/peer_id.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
 import { AviP2p } from "../mesh/mod.ts";
 import { startMqttBroker } from "./_bridge_mqtt.ts";
+import { atRate } from "./_pace.ts";
 
 const DEVICES = 20;
 const THROUGHPUT_EVENTS = 20_000;
@@ -248,6 +249,59 @@ async function gatewayPath(): Promise<PathResult> {
   }
 }
 
+// ---- the mesh alone -----------------------------------------------------------
+
+/**
+ * The floor under the gateway path: the same timed events published by the
+ * gateway's node itself (no devices, no UDP, no bridge) at the same rate, to
+ * the same subscriber process.
+ */
+async function meshAlone(): Promise<PathResult> {
+  const gw = await AviP2p.start({
+    nodeName: "bench-mesh",
+    listenHost: "127.0.0.1",
+    dataDir: null,
+    enableMdns: false,
+    onWarning: () => {},
+  });
+  const sink = spawnSink({ mode: "mesh", bootstrap: gw.listenAddresses[0] });
+  try {
+    const peer = (await sink.phase("ready")).peerId as unknown as PeerId;
+    for (const t of TOPICS) {
+      const end = Date.now() + 20_000;
+      while (
+        !(await gw.handle().topicPeers(t)).includes(peer) && Date.now() < end
+      ) await sleep(20);
+    }
+    const te = new TextEncoder();
+    const h = gw.handle();
+    await atRate(LATENCY_RATE, LATENCY_EVENTS, (i) => {
+      const t = performance.timeOrigin + performance.now();
+      h.publish(
+        TOPICS[i % DEVICES],
+        te.encode(JSON.stringify({ data: { custom: { t } } })),
+      ).catch(() => {});
+    });
+    let r = await sink.phaseWithin("latency", 20_000);
+    if (r === undefined) {
+      await sink.tell("report");
+      r = await sink.phase("report");
+    }
+    return {
+      eventsPerSecond: NaN,
+      received: 0,
+      p50: r.p50,
+      p99: r.p99,
+      latencyReceived: r.latencyReceived,
+      meshMessages: LATENCY_EVENTS,
+      datagramsIn: 0,
+    };
+  } finally {
+    await sink.close();
+    await gw.shutdown();
+  }
+}
+
 // ---- the MQTT path ------------------------------------------------------------
 
 async function mqttPath(): Promise<PathResult> {
@@ -403,6 +457,13 @@ export async function bench(): Promise<void> {
   console.log(
     `gateway heap per connected device (${mem.n} devices, each subscribed): ` +
       `${(mem.perDevice / 1024).toFixed(1)} KiB`,
+  );
+  const floor = await meshAlone();
+  console.log(
+    `the mesh alone at ${LATENCY_RATE} messages/s (one node publishing to a ` +
+      `node in another process, no devices or bridge): p50 ` +
+      `${floor.p50.toFixed(2)} ms p99 ${floor.p99.toFixed(2)} ms ` +
+      `(${floor.latencyReceived}): the floor under the gateway path`,
   );
 }
 
