@@ -15,6 +15,7 @@ import {
   type Message,
   nobleCrypto,
   openWelcome,
+  type ProtocolCrypto,
   type SecureSession,
 } from "../../protocol/mod.ts";
 
@@ -38,6 +39,8 @@ export interface RawDeviceOptions {
    * @default false
    */
   bundle?: boolean;
+  /** The protocol's crypto. @default the pure-JS `nobleCrypto` */
+  crypto?: ProtocolCrypto;
 }
 
 interface Pending {
@@ -90,6 +93,7 @@ export class RawDevice {
       rtoMs: 250,
       autoReconnect: true,
       bundle: false,
+      crypto: cryptoImpl,
       ...opts,
     };
     this.conn = Deno.listenDatagram({
@@ -147,7 +151,7 @@ export class RawDevice {
   }
 
   #hello(nonce: Uint8Array, cookie?: Uint8Array): Uint8Array {
-    return createHello(cryptoImpl, {
+    return createHello(this.opts.crypto, {
       deviceId: this.opts.deviceId,
       key: this.opts.key,
       clientNonce: nonce,
@@ -268,7 +272,7 @@ export class RawDevice {
     }
     if (f.kind === "welcome" && hs) {
       const w = openWelcome(
-        cryptoImpl,
+        this.opts.crypto,
         {
           deviceId: this.opts.deviceId,
           key: this.opts.key,
