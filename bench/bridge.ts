@@ -187,12 +187,7 @@ async function measure(
   const start = (await fleet.phase("throughput")).start;
   const done = await sink.phaseWithin("throughput", 120_000);
   await fleet.phase("latencySent");
-  let r = await sink.phaseWithin("latency", 20_000);
-  if (r === undefined) {
-    // Not all came: the figures of what did.
-    await sink.tell("report");
-    r = await sink.phase("report");
-  }
+  const r = await latencyAt(sink);
   return {
     eventsPerSecond: done
       ? THROUGHPUT_EVENTS / ((done.at - start) / 1000)
@@ -204,16 +199,43 @@ async function measure(
   };
 }
 
-// ---- the gateway path -------------------------------------------------------
+/** The sink's latency figures, once every timed event is in (or 20 s). */
+async function latencyAt(sink: Child): Promise<Record<string, number>> {
+  const r = await sink.phaseWithin("latency", 20_000);
+  if (r !== undefined) return r;
+  // Not all came: the figures of what did.
+  await sink.tell("report");
+  return sink.phase("report");
+}
 
-async function gatewayPath(): Promise<PathResult> {
-  const gw = await AviP2p.start({
-    nodeName: "bench-gw",
+/** A mesh node on 127.0.0.1 for the benchmark. */
+function benchNode(nodeName: string): Promise<AviP2p> {
+  return AviP2p.start({
+    nodeName,
     listenHost: "127.0.0.1",
     dataDir: null,
     enableMdns: false,
     onWarning: () => {},
   });
+}
+
+/** The mesh subscriber, once `gw` sees it on every topic. */
+async function meshSink(gw: AviP2p): Promise<Child> {
+  const sink = spawnSink({ mode: "mesh", bootstrap: gw.listenAddresses[0] });
+  const peer = (await sink.phase("ready")).peerId as unknown as PeerId;
+  for (const t of TOPICS) {
+    const end = Date.now() + 20_000;
+    while (
+      !(await gw.handle().topicPeers(t)).includes(peer) && Date.now() < end
+    ) await sleep(20);
+  }
+  return sink;
+}
+
+// ---- the gateway path -------------------------------------------------------
+
+async function gatewayPath(): Promise<PathResult> {
+  const gw = await benchNode("bench-gw");
   const devices: Record<string, Uint8Array> = {};
   for (let i = 1; i <= DEVICES; i++) devices[String(i)] = keyOf(i, 1);
   const bridge = await EmbeddedBridge.start(gw.handle(), {
@@ -226,16 +248,9 @@ async function gatewayPath(): Promise<PathResult> {
     burstPerAddress: 10_000,
     maxInflightPerDevice: 256,
   });
-  const sink = spawnSink({ mode: "mesh", bootstrap: gw.listenAddresses[0] });
+  const sink = await meshSink(gw);
   let fleet: Child | undefined;
   try {
-    const peer = (await sink.phase("ready")).peerId as unknown as PeerId;
-    for (const t of TOPICS) {
-      const end = Date.now() + 20_000;
-      while (
-        !(await gw.handle().topicPeers(t)).includes(peer) && Date.now() < end
-      ) await sleep(20);
-    }
     fleet = spawnWorkload("udp", bridge.port);
     await fleet.phase("ready");
     const r = await measure(fleet, sink);
@@ -257,22 +272,9 @@ async function gatewayPath(): Promise<PathResult> {
  * the same subscriber process.
  */
 async function meshAlone(): Promise<PathResult> {
-  const gw = await AviP2p.start({
-    nodeName: "bench-mesh",
-    listenHost: "127.0.0.1",
-    dataDir: null,
-    enableMdns: false,
-    onWarning: () => {},
-  });
-  const sink = spawnSink({ mode: "mesh", bootstrap: gw.listenAddresses[0] });
+  const gw = await benchNode("bench-mesh");
+  const sink = await meshSink(gw);
   try {
-    const peer = (await sink.phase("ready")).peerId as unknown as PeerId;
-    for (const t of TOPICS) {
-      const end = Date.now() + 20_000;
-      while (
-        !(await gw.handle().topicPeers(t)).includes(peer) && Date.now() < end
-      ) await sleep(20);
-    }
     const te = new TextEncoder();
     const h = gw.handle();
     await atRate(LATENCY_RATE, LATENCY_EVENTS, (i) => {
@@ -282,11 +284,7 @@ async function meshAlone(): Promise<PathResult> {
         te.encode(JSON.stringify({ data: { custom: { t } } })),
       ).catch(() => {});
     });
-    let r = await sink.phaseWithin("latency", 20_000);
-    if (r === undefined) {
-      await sink.tell("report");
-      r = await sink.phase("report");
-    }
+    const r = await latencyAt(sink);
     return {
       eventsPerSecond: NaN,
       received: 0,
@@ -374,13 +372,7 @@ function forceGc(): (() => void) | undefined {
 async function memoryPerDevice(): Promise<{ perDevice: number; n: number }> {
   const N = 1000;
   const gc = forceGc();
-  const gw = await AviP2p.start({
-    nodeName: "bench-mem",
-    listenHost: "127.0.0.1",
-    dataDir: null,
-    enableMdns: false,
-    onWarning: () => {},
-  });
+  const gw = await benchNode("bench-mem");
   const devices: Record<string, Uint8Array> = {};
   for (let i = 1; i <= N; i++) devices[String(i)] = keyOf(i, 77);
   const bridge = await EmbeddedBridge.start(gw.handle(), {
