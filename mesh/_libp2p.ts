@@ -25,6 +25,7 @@ import type {
 } from "@libp2p/interface";
 import type { ResolvedConfig } from "./config.ts";
 import { patchEd25519KeyCache } from "./_ed25519_cache.ts";
+import { patchYamuxWindowUpdates } from "./_yamux_window.ts";
 
 /** The Identify protocol version every mesh node announces. */
 export const IDENTIFY_PROTOCOL_VERSION = "/avi/1.0.0";
@@ -92,6 +93,7 @@ export async function buildLibp2p(
   gater: ConnectionGater,
 ): Promise<MeshLibp2p> {
   patchBroadcastChannelUnref();
+  patchYamuxWindowUpdates();
   await patchEd25519KeyCache();
   const host = config.listenHost;
   const listen = host.includes(":")
