@@ -14,7 +14,11 @@ function readU32(b: Uint8Array): number {
   return new DataView(b.buffer, b.byteOffset, 4).getUint32(0);
 }
 
-/** Echo server + one client; sends `n` numbered datagrams through a proxy. */
+/**
+ * Echo server + one client; sends `n` numbered datagrams through a proxy,
+ * each once the proxy has dealt with the one before, so that no socket
+ * buffer can overflow and every loss, copy and reordering is the proxy's.
+ */
 async function run(
   opts: Omit<ChaosProxyOptions, "target">,
   n: number,
@@ -56,8 +60,11 @@ async function run(
   };
   for (let i = 0; i < n; i++) {
     await client.send(u32(i), to);
-    // Pace a little so the kernel buffers never overflow.
-    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 2));
+    const s = proxy.stats.up;
+    const until = Date.now() + 2000;
+    while (s.dropped + s.forwarded <= i && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 0));
+    }
   }
   // Wait until everything that will arrive has arrived.
   const deadline = Date.now() + 10_000;
