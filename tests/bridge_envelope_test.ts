@@ -8,6 +8,7 @@ import { EmbeddedBridge } from "../bridge/mod.ts";
 import { RawDevice } from "./support/bridge_device.ts";
 import { shutdownAll, until, untilTopicPeer } from "./mesh_fixture.ts";
 import {
+  fakeMesh,
   idleEvents,
   startGatewayAndPeer,
   startLocalBridge,
@@ -36,15 +37,28 @@ function devicesOneAndTwo(port: number): [RawDevice, RawDevice] {
   ];
 }
 
-Deno.test("bridge: events that pile up on several topics leave as one publishBatch of single event objects", async () => {
-  const plain: { topic: string; data: Uint8Array }[] = [];
-  const batches: { topic: string; data: Uint8Array }[][] = [];
+type Entry = { topic: string; data: Uint8Array };
+
+/**
+ * A bridge on 127.0.0.1 whose mesh holds the first plain publish until
+ * `release()`, so that later events pile up behind it; it records the plain
+ * publishes and the envelopes.
+ */
+async function gatedBridge(
+  opts: Omit<Parameters<typeof EmbeddedBridge.start>[1], "udpPort">,
+): Promise<{
+  bridge: EmbeddedBridge;
+  plain: Entry[];
+  batches: Entry[][];
+  release: () => void;
+}> {
+  const plain: Entry[] = [];
+  const batches: Entry[][] = [];
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => (release = r));
   const bridge = await EmbeddedBridge.start({
     subscribe: async () => {},
     unsubscribe: async () => {},
-    // the first event's publish hangs until released: the rest pile up
     publish: async (topic, data) => {
       plain.push({ topic, data });
       await gate;
@@ -54,9 +68,12 @@ Deno.test("bridge: events that pile up on several topics leave as one publishBat
       return Promise.resolve(1);
     },
     events: idleEvents,
-  }, {
-    udpPort: 0,
-    hostname: "127.0.0.1",
+  }, { udpPort: 0, hostname: "127.0.0.1", ...opts });
+  return { bridge, plain, batches, release: () => release() };
+}
+
+Deno.test("bridge: events that pile up on several topics leave as one publishBatch of single event objects", async () => {
+  const { bridge, plain, batches, release } = await gatedBridge({
     devices: { "1": KEY1, "2": KEY2 },
   });
   const [d1, d2] = devicesOneAndTwo(bridge.port);
@@ -183,27 +200,8 @@ Deno.test("bridge: an envelope stops before 256 KiB of payloads", async () => {
  */
 async function pileUp(
   maxEventBatch: number,
-): Promise<{ topic: string; data: Uint8Array }[][]> {
-  const batches: { topic: string; data: Uint8Array }[][] = [];
-  let plain = 0;
-  let release: () => void = () => {};
-  const gate = new Promise<void>((r) => (release = r));
-  const bridge = await EmbeddedBridge.start({
-    subscribe: async () => {},
-    unsubscribe: async () => {},
-    // the first event's publish hangs until released: the rest pile up
-    publish: () => {
-      plain++;
-      return gate.then(() => 1);
-    },
-    publishBatch: (messages) => {
-      batches.push(messages);
-      return Promise.resolve(1);
-    },
-    events: idleEvents,
-  }, {
-    udpPort: 0,
-    hostname: "127.0.0.1",
+): Promise<Entry[][]> {
+  const { bridge, plain, batches, release } = await gatedBridge({
     devices: { "1": KEY1 },
     maxEventBatch,
     maxInflightPerDevice: 512,
@@ -238,8 +236,8 @@ async function pileUp(
     const codes = await Promise.all([first, ...rest]);
     assert.ok(codes.every((c) => c === 0));
     // the first went alone; so may a last straggler
-    assert.equal(batches.flat().length + plain - 1, 300);
-    assert.ok(plain <= 2);
+    assert.equal(batches.flat().length + plain.length - 1, 300);
+    assert.ok(plain.length <= 2);
     return batches;
   } finally {
     release();
@@ -251,7 +249,7 @@ async function pileUp(
 Deno.test("bridge: maxEventBatch outside 1..1024 is refused", async () => {
   for (const maxEventBatch of [0, 1025, 1.5]) {
     await assert.rejects(
-      EmbeddedBridge.start(fakeMeshForConfig(), {
+      EmbeddedBridge.start(fakeMesh(idleEvents), {
         udpPort: 0,
         hostname: "127.0.0.1",
         devices: { "1": KEY1 },
@@ -261,12 +259,3 @@ Deno.test("bridge: maxEventBatch outside 1..1024 is refused", async () => {
     );
   }
 });
-
-function fakeMeshForConfig() {
-  return {
-    subscribe: async () => {},
-    unsubscribe: async () => {},
-    publish: () => Promise.resolve(1),
-    events: idleEvents,
-  };
-}
