@@ -43,6 +43,37 @@ export const KAD_PROTOCOL = "/avi/lan/kad/1.0.0";
  */
 export const INBOUND_REQUEST_TIMEOUT_MS = 3000;
 
+/**
+ * How long an inbound TCP connection may take to finish its upgrade (the
+ * mesh-key exchange, Noise, Yamux), in milliseconds: 3 s (libp2p's default
+ * is 10 s). A LAN peer finishes in milliseconds; a socket that sends
+ * nothing (or too little) is closed after this, so an idle socket holds an
+ * upgrade slot for 3 s at most.
+ */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 3000;
+
+/**
+ * The most inbound connections upgrading at once, from all addresses: 128
+ * (libp2p's default is 10, which 10 idle sockets filled for 10 s each, so
+ * that no peer, keyed or not, could connect). A further connection is
+ * closed at once. An idle socket costs a file descriptor and a few
+ * kilobytes.
+ */
+export const MAX_PENDING_INBOUND = 128;
+
+/**
+ * The most inbound connections one IP address may open per second: 5 (the
+ * libp2p default, made explicit). Further ones in the same second are
+ * closed at once. With {@linkcode INBOUND_UPGRADE_TIMEOUT_MS}, one address
+ * holds at most about 5 × (3 + 1) = 20 upgrade slots, far below
+ * {@linkcode MAX_PENDING_INBOUND}: an attacker needs 7 addresses to fill
+ * them. The trade-off: peers that share the attacker's address (behind one
+ * NAT, or on 127.0.0.1) share its rate, so an attacker that opens
+ * connections faster than this delays them (they get in through redials);
+ * peers on other addresses are not affected.
+ */
+export const INBOUND_CONNECTIONS_PER_ADDRESS_PER_SECOND = 5;
+
 /** The services of a mesh libp2p node. */
 export interface MeshServices extends Record<string, unknown> {
   pubsub: GossipSub;
@@ -136,6 +167,10 @@ export async function buildLibp2p(
       // connections, not peers: allow a few per peer; the gater caps peers
       maxConnections: config.maxPeers * 4 + 4,
       dialTimeout: 10_000,
+      // idle or slow sockets must not lock peers out (see the constants)
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+      maxIncomingPendingConnections: MAX_PENDING_INBOUND,
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_ADDRESS_PER_SECOND,
     },
     peerDiscovery: config.enableMdns
       ? [mdns({

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import net from "node:net";
 import type { AviEvent } from "../core/events.ts";
 import { NetworkError } from "../core/errors.ts";
 import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
@@ -80,5 +81,157 @@ Deno.test("allowedPeers: a peer off the list is refused in both directions", asy
     assert.deepEqual(connectedToA, [friend.peerId]);
   } finally {
     await shutdownAll(friend, stranger, a);
+  }
+});
+
+/**
+ * Idle TCP sockets to `port`, each opened from one of the addresses `from`,
+ * that never send a byte: an attacker trying to take every upgrade slot.
+ * With `replace`, the attacker keeps `perAddress` sockets open from each
+ * address: a socket the node drops after holding it (a freed slot) is
+ * replaced at once, one refused at once after `retryMs`, so that the
+ * attacker does not spend its per-address rate on refusals. Addresses
+ * other than 127.0.0.1 need Linux (all of 127.0.0.0/8 is loopback there).
+ */
+function idleSockets(port: number, opts: {
+  from: string[];
+  perAddress: number;
+  replace?: boolean;
+  retryMs?: number;
+}) {
+  const retryMs = opts.retryMs ?? 250;
+  const open = new Map<string, Set<net.Socket>>(
+    opts.from.map((a) => [a, new Set()]),
+  );
+  const closed: Promise<void>[] = [];
+  let opened = 0;
+  let dropped = 0;
+  let droppedAfterHeld = 0;
+  let stopped = false;
+  const openOne = (from: string) => {
+    const s = net.connect({ host: "127.0.0.1", port, localAddress: from });
+    const at = Date.now();
+    open.get(from)!.add(s);
+    opened++;
+    s.on("error", () => {});
+    closed.push(
+      new Promise((resolve) =>
+        s.on("close", () => {
+          open.get(from)!.delete(s);
+          resolve();
+          if (stopped) return;
+          dropped++;
+          if (Date.now() - at < 500) return;
+          droppedAfterHeld++;
+          if (opts.replace) openOne(from);
+        })
+      ),
+    );
+  };
+  for (const a of opts.from) {
+    for (let i = 0; i < opts.perAddress; i++) openOne(a);
+  }
+  const loop = opts.replace
+    ? (async () => {
+      while (!stopped) {
+        await new Promise((r) => setTimeout(r, retryMs));
+        for (const [a, set] of open) {
+          if (!stopped && set.size < opts.perAddress) openOne(a);
+        }
+      }
+    })()
+    : Promise.resolve();
+  return {
+    /** Sockets opened so far (replacements included). */
+    get opened() {
+      return opened;
+    },
+    /** Sockets the node closed (refused or dropped). */
+    get dropped() {
+      return dropped;
+    },
+    /** Sockets the node closed after holding them for 500 ms or more. */
+    get droppedAfterHeld() {
+      return droppedAfterHeld;
+    },
+    /** Closes every socket still open and waits until all are closed. */
+    async stop() {
+      stopped = true;
+      await loop;
+      for (const set of open.values()) for (const s of set) s.destroy();
+      await Promise.all(closed);
+    },
+  };
+}
+
+Deno.test({
+  name:
+    "meshKey: 16 idle TCP sockets do not lock a keyed peer out, and are dropped",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const a = await startNode({ nodeName: "a", meshKey: KEY });
+    const member = await startNode({ nodeName: "m", meshKey: KEY });
+    const port = Number(a.listenAddresses[0].split("/")[4]);
+    // 4 sockets from each of 4 addresses: within the per-address rate, so
+    // every one is taken into the upgrade (and held until it times out)
+    const attack = idleSockets(port, {
+      from: ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"],
+      perAddress: 4,
+    });
+    try {
+      await until(() => attack.opened === 16, 20_000, "16 idle sockets");
+      // the keyed peer's first dial gets in while the idle sockets are held
+      assert.equal(await member.handle().dial(a.listenAddresses[0]), a.peerId);
+      await until(
+        async () => (await a.handle().connectedPeers()).includes(member.peerId),
+        20_000,
+        "a sees the keyed peer",
+      );
+      // and the node drops every idle socket (after the upgrade timeout)
+      await until(() => attack.dropped === 16, 20_000, "idle sockets dropped");
+    } finally {
+      await attack.stop();
+      await shutdownAll(a, member);
+    }
+  },
+});
+
+Deno.test("meshKey: an attacker on the keyed peer's own address, replacing every idle socket the node drops, does not lock it out", async () => {
+  const a = await startNode({ nodeName: "a", meshKey: KEY });
+  const member = await startNode({ nodeName: "m", meshKey: KEY });
+  const port = Number(a.listenAddresses[0].split("/")[4]);
+  // every test peer is on 127.0.0.1: the attacker shares the keyed peer's
+  // per-address rate, which it keeps to (it replaces a refused socket after
+  // 250 ms, not at once)
+  const attack = idleSockets(port, {
+    from: ["127.0.0.1"],
+    perAddress: 16,
+    replace: true,
+  });
+  try {
+    // the attack is steady: the node held and dropped 12 idle sockets, and
+    // the attacker replaced each one at once
+    await until(
+      () => attack.droppedAfterHeld >= 12,
+      30_000,
+      "12 idle sockets held, dropped and replaced",
+    );
+    await until(
+      () =>
+        member.handle().dial(a.listenAddresses[0]).then(
+          () => true,
+          () => false,
+        ),
+      20_000,
+      "the keyed peer connects under the attack",
+    );
+    await until(
+      async () => (await a.handle().connectedPeers()).includes(member.peerId),
+      20_000,
+      "a sees the keyed peer",
+    );
+  } finally {
+    await attack.stop();
+    await shutdownAll(a, member);
   }
 });
