@@ -30,6 +30,14 @@ const TAIL_BYTES = FRAME_HEADER_BYTES - 4;
  */
 export const DEFAULT_MAX_FRAME_BYTES = 1_048_576;
 
+/**
+ * The largest payload of a frame on a stream that is not accepted yet (the
+ * request, and an accept, reject or close): 8 KiB, enough for a request whose
+ * 1024-byte reason is all escaped control characters. A larger frame before
+ * the accept resets the stream, so an unanswered stream holds little memory.
+ */
+export const MAX_UNACCEPTED_FRAME_BYTES = 8192;
+
 /** Frame types. */
 export const FrameType = {
   /** Opens a stream: payload is JSON `{id, reason, mode}`. */
@@ -170,11 +178,12 @@ export class FrameDecoder {
   #chunks: Uint8Array[] = [];
   #head = 0; // read offset into #chunks[0]
   #length = 0; // unread bytes
-  readonly #maxPayload: number;
+  /** The largest payload accepted; larger frames throw. May be changed. */
+  maxPayload: number;
 
   /** @param maxPayload The largest payload accepted; larger frames throw. */
   constructor(maxPayload: number) {
-    this.#maxPayload = maxPayload;
+    this.maxPayload = maxPayload;
   }
 
   /** Bytes received but not yet returned as frames. */
@@ -211,11 +220,11 @@ export class FrameDecoder {
         `Cannot decode frame: length ${rest} is shorter than the header`,
       );
     }
-    if (rest - TAIL_BYTES > this.#maxPayload) {
+    if (rest - TAIL_BYTES > this.maxPayload) {
       throw new FrameDecodeError(
         `Cannot decode frame: payload of ${
           rest - TAIL_BYTES
-        } bytes exceeds the limit of ${this.#maxPayload}`,
+        } bytes exceeds the limit of ${this.maxPayload}`,
       );
     }
     if (this.#length < 4 + rest) return undefined;

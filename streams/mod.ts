@@ -34,6 +34,7 @@ export {
 export {
   DEFAULT_MAX_FRAME_BYTES,
   FRAME_HEADER_BYTES,
+  MAX_UNACCEPTED_FRAME_BYTES,
   STREAM_PROTOCOL,
 } from "./frame.ts";
 export type {

@@ -29,17 +29,15 @@ import {
   encodeFrame,
   FLAG_ERROR,
   type Frame,
-  FrameDecoder,
   FrameType,
   type FrameTypeValue,
   STREAM_PROTOCOL,
 } from "./frame.ts";
-import { ReceiveStats } from "./_receive_stats.ts";
+import { Channel, type State } from "./_channel.ts";
 import type {
   RequestStreamOptions,
   SendStreamOptions,
   StreamFrame,
-  StreamMode,
   StreamStats,
 } from "./types.ts";
 
@@ -124,58 +122,6 @@ export interface StreamServiceCounters {
   protocolErrors: number;
   /** Incoming requests refused (limit, duplicate id, stopped). */
   refusedRequests: number;
-}
-
-type State = "handshake" | "requesting" | "pending" | "open" | "closed";
-
-interface Reader {
-  controller: ReadableStreamDefaultController<StreamFrame>;
-  wanting: boolean;
-}
-
-/** One logical stream (or an inbound libp2p stream before its request). */
-class Channel {
-  id = "";
-  mode: StreamMode = "reliable";
-  state: State;
-  closing = false;
-  timer?: ReturnType<typeof setTimeout>;
-  holdTimer?: ReturnType<typeof setTimeout>;
-  holding = false;
-  /** Stream-end handlers deferred while holding. */
-  readonly afterHold: (() => void)[] = [];
-  answer?: PromiseWithResolvers<void>;
-  sendSeq = 0;
-  framesSent = 0;
-  bytesSent = 0;
-  dropped = 0;
-  readonly rx = new ReceiveStats();
-  writeTail: Promise<void> = Promise.resolve();
-  pendingWrites = 0;
-  readonly rtQueue: { frame: Uint8Array; size: number; seq: number }[] = [];
-  /** Realtime: seqs written but not acknowledged yet, oldest first. */
-  readonly inFlight: number[] = [];
-  /** Realtime: data frames received since the last ack sent. */
-  unacked = 0;
-  rtQueuedBytes = 0;
-  rtDrainListening = false;
-  readonly inbox: StreamFrame[] = [];
-  inboxBytes = 0;
-  reader?: Reader;
-  paused = false;
-  readonly wakers = new Set<() => void>();
-  readonly decoder: FrameDecoder;
-
-  constructor(
-    readonly raw: Stream,
-    readonly peer: PeerId,
-    readonly direction: "outbound" | "inbound",
-    state: State,
-    maxFrameBytes: number,
-  ) {
-    this.state = state;
-    this.decoder = new FrameDecoder(Math.max(maxFrameBytes, 4096));
-  }
 }
 
 const encoder = new TextEncoder();
@@ -437,7 +383,7 @@ export class StreamService {
       return Promise.reject(new StreamNotFoundError(id));
     }
     clearTimeout(ch.timer);
-    ch.state = "open";
+    ch.open();
     this.#control(ch, FrameType.Accept);
     return Promise.resolve();
   }
@@ -757,7 +703,7 @@ export class StreamService {
       case "requesting":
         if (frame.type === FrameType.Accept) {
           clearTimeout(ch.timer);
-          ch.state = "open";
+          ch.open();
           this.#safeEmit({
             type: "streamAccepted",
             peerId: ch.peer,
