@@ -76,6 +76,14 @@ export interface StreamServiceInit {
    */
   maxStreams: number;
   /**
+   * The most streams one peer may have asked this node for, pending or open
+   * (its share of `maxStreams`): its requests beyond it are refused at once,
+   * so one peer's unanswered requests never take every slot.
+   *
+   * @default {Math.max(1, Math.ceil(maxStreams / 2))}
+   */
+  maxStreamsPerPeer?: number;
+  /**
    * How long a request may stay unanswered before it is rejected with the
    * reason `"timeout"`, in ms.
    *
@@ -120,7 +128,7 @@ export interface StreamServiceInit {
 export interface StreamServiceCounters {
   /** Streams ended because the peer broke the wire format or the protocol. */
   protocolErrors: number;
-  /** Incoming requests refused (limit, duplicate id, stopped). */
+  /** Incoming requests refused (limit, share, duplicate id, stopped). */
   refusedRequests: number;
 }
 
@@ -148,6 +156,7 @@ export class StreamService {
   readonly #libp2p: Libp2p;
   readonly #emit: (event: AviEvent) => void;
   readonly #maxStreams: number;
+  readonly #perPeer: number;
   readonly #requestTimeoutMs: number;
   readonly #maxFrameBytes: number;
   readonly #rtQueueFrames: number;
@@ -174,6 +183,10 @@ export class StreamService {
     this.#libp2p = init.libp2p;
     this.#emit = init.emit;
     this.#maxStreams = positiveInt("maxStreams", init.maxStreams);
+    this.#perPeer = positiveInt(
+      "maxStreamsPerPeer",
+      init.maxStreamsPerPeer ?? Math.max(1, Math.ceil(this.#maxStreams / 2)),
+    );
     this.#requestTimeoutMs = positiveInt(
       "requestTimeoutMs",
       init.requestTimeoutMs ?? 10_000,
@@ -768,6 +781,8 @@ export class StreamService {
     else if (this.#streams.has(id)) refusal = "duplicate stream id";
     else if (this.#streams.size + this.#reserved >= this.#maxStreams) {
       refusal = `maxStreams (${this.#maxStreams}) reached`;
+    } else if (this.#askedBy(ch.peer) >= this.#perPeer) {
+      refusal = `maxStreamsPerPeer (${this.#perPeer}) reached`;
     }
     if (refusal !== undefined) {
       this.#counters.refusedRequests++;
@@ -797,6 +812,15 @@ export class StreamService {
       reason,
       mode,
     });
+  }
+
+  /** The streams `peer` asked for that are pending or open here. */
+  #askedBy(peer: PeerId): number {
+    let n = 0;
+    for (const s of this.#streams.values()) {
+      if (s.peer === peer && s.direction === "inbound") n++;
+    }
+    return n;
   }
 
   #onData(ch: Channel, frame: Frame): void {

@@ -1,10 +1,12 @@
 /**
- * A hostile peer against the stream service, on real libp2p nodes: it cannot
- * make a node buffer large frames for a stream nobody accepted.
+ * A hostile peer against the stream service, on real libp2p nodes: it may
+ * hold only its share of the stream slots, and it cannot make a node buffer
+ * large frames for a stream nobody accepted.
  */
 
 import assert from "node:assert/strict";
 import type { Stream } from "@libp2p/interface";
+import { StreamRejectedError } from "../core/errors.ts";
 import {
   encodeFrame,
   encodeHeader,
@@ -12,12 +14,27 @@ import {
   MAX_UNACCEPTED_FRAME_BYTES,
   STREAM_PROTOCOL,
 } from "../streams/frame.ts";
+import { StreamService } from "../streams/service.ts";
 import {
   connect,
   startStreamPeer,
   type StreamPeer,
   waitFor,
 } from "./streams_fixture.ts";
+
+/** Ask `to` for a stream from `from`; `to` accepts that very request. */
+async function openFrom(from: StreamPeer, to: StreamPeer): Promise<string> {
+  const asking = from.service.request(to.id, "honest");
+  const seen = new Set(
+    to.events.flatMap((e) => e.type === "streamRequested" ? [e.streamId] : []),
+  );
+  const req = await to.waitEvent(
+    "streamRequested",
+    (e) => e.from === from.id && !seen.has(e.streamId),
+  );
+  await to.service.accept(req.streamId);
+  return await asking;
+}
 
 /** A raw libp2p stream on the stream protocol, and whether it has ended. */
 async function dialRaw(from: StreamPeer, to: StreamPeer) {
@@ -32,6 +49,115 @@ async function dialRaw(from: StreamPeer, to: StreamPeer) {
 
 const requested = (p: StreamPeer, from: string) =>
   p.events.filter((e) => e.type === "streamRequested" && e.from === from);
+
+Deno.test("one peer's unanswered requests take only its share of maxStreams: an honest peer still gets streams", async () => {
+  const victim = await startStreamPeer({
+    maxStreams: 5,
+    requestTimeoutMs: 60_000,
+  });
+  const hog = await startStreamPeer({ maxStreams: 50 });
+  const friend = await startStreamPeer();
+  const results: unknown[] = [];
+  const hogRequest = (i: number) => {
+    const p = hog.service.request(victim.id, `hog ${i}`);
+    p.then((v) => results[i] = v, (e) => results[i] = e);
+    return p;
+  };
+  try {
+    await connect(hog.node, victim.node);
+    await connect(friend.node, victim.node);
+
+    // five requests that the victim's application never answers: three
+    // (the share, ceil(5 / 2)) wait, the other two are refused at once
+    for (let i = 0; i < 5; i++) hogRequest(i).catch(() => {});
+    await waitFor(
+      () =>
+        requested(victim, hog.id).length +
+            results.filter((r) => r !== undefined).length === 5,
+      20_000,
+      "every request of the hog to be pending or refused",
+    );
+    const refused = results.filter((r) => r !== undefined);
+    assert.equal(refused.length, 2);
+    for (const e of refused) {
+      assert.ok(e instanceof StreamRejectedError);
+      assert.match(e.reason, /maxStreamsPerPeer \(3\)/);
+    }
+    assert.equal(requested(victim, hog.id).length, 3);
+    assert.equal(victim.service.counters().refusedRequests, 2);
+
+    // the friend gets stream after stream; the hog's new requests are
+    // refused at once while its three wait
+    for (let i = 0; i < 10; i++) {
+      const id = await openFrom(friend, victim);
+      await friend.service.send(id, new Uint8Array([i]));
+      await victim.waitEvent(
+        "streamData",
+        (e) => e.streamId === id && e.data[0] === i,
+      );
+      await friend.service.close(id);
+      await assert.rejects(
+        hogRequest(100 + i),
+        (e: unknown) =>
+          e instanceof StreamRejectedError &&
+          /maxStreamsPerPeer/.test(e.reason),
+      );
+    }
+    // two at once: the slots the hog's share leaves
+    const both = [
+      await openFrom(friend, victim),
+      await openFrom(friend, victim),
+    ];
+    assert.equal(both.length, 2);
+    assert.equal(requested(victim, hog.id).length, 3);
+
+    // answering one of the hog's requests gives that slot back to the hog
+    await Promise.all(both.map((id) => friend.service.close(id)));
+    const first = requested(victim, hog.id)[0];
+    assert.equal(first.type, "streamRequested");
+    await victim.service.reject(first.streamId, "no");
+    hogRequest(200).catch(() => {});
+    await waitFor(
+      () => requested(victim, hog.id).length === 4,
+      20_000,
+      "the hog's new request to be pending",
+    );
+  } finally {
+    await hog.stop();
+    await friend.stop();
+    await victim.stop();
+  }
+});
+
+Deno.test("maxStreamsPerPeer: an option, checked, and never above maxStreams in effect", async () => {
+  const a = await startStreamPeer({ maxStreams: 2, maxStreamsPerPeer: 2 });
+  const b = await startStreamPeer();
+  try {
+    for (const bad of [0, 1.5, NaN]) {
+      assert.throws(
+        () =>
+          new StreamService({
+            libp2p: a.node.libp2p,
+            emit: () => {},
+            maxStreams: 5,
+            maxStreamsPerPeer: bad,
+          }),
+        RangeError,
+      );
+    }
+    await connect(b.node, a.node);
+    await openFrom(b, a);
+    await openFrom(b, a);
+    await assert.rejects(
+      b.service.request(a.id, "third"),
+      (e: unknown) =>
+        e instanceof StreamRejectedError && /maxStreams \(2\)/.test(e.reason),
+    );
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
 
 Deno.test("a frame larger than the pre-accept limit, before any request, resets the stream at once", async () => {
   const victim = await startStreamPeer({ requestTimeoutMs: 60_000 });
