@@ -125,6 +125,17 @@ export interface AviP2pConfig {
    */
   eventQueueSize?: number;
   /**
+   * Bytes buffered per `events()` consumer (1024 to 4294967296): the sum of
+   * the payloads of its queued events (`message` and `streamData` data,
+   * `contextUpdated` documents, estimated) plus 64 bytes per event. A new
+   * event that would pass this bound (or `eventQueueSize`) drops the
+   * consumer's oldest events until it fits, and the consumer later receives
+   * one `lagged` event with the count. An event larger than the bound on its
+   * own is still queued, alone.
+   * @default {16777216}
+   */
+  eventQueueBytes?: number;
+  /**
    * The largest pub/sub payload, in bytes (1 to 4194304). A larger
    * `publish` rejects with `TooLargeError`; larger inbound messages are
    * dropped by GossipSub.
@@ -172,6 +183,7 @@ export interface ResolvedConfig {
   discoveryTag: string;
   mdnsIntervalMs: number;
   eventQueueSize: number;
+  eventQueueBytes: number;
   maxMessageBytes: number;
   maxTopicLength: number;
   redialInitialMs: number;
@@ -192,6 +204,7 @@ export const CONFIG_DEFAULTS = {
   discoveryTag: "avi",
   mdnsIntervalMs: 10_000,
   eventQueueSize: 1024,
+  eventQueueBytes: 16_777_216,
   maxMessageBytes: 1_048_576,
   maxTopicLength: 256,
   redialInitialMs: 1000,
@@ -398,6 +411,7 @@ export function resolveConfig(config: AviP2pConfig = {}): ResolvedConfig {
     discoveryTag,
     mdnsIntervalMs: int(c, "mdnsIntervalMs", 100, 3_600_000),
     eventQueueSize: int(c, "eventQueueSize", 1, 1_000_000),
+    eventQueueBytes: int(c, "eventQueueBytes", 1024, 4_294_967_296),
     maxMessageBytes: int(c, "maxMessageBytes", 1, 4_194_304),
     maxTopicLength: int(c, "maxTopicLength", 1, 4096),
     redialInitialMs,

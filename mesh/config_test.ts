@@ -14,6 +14,7 @@ Deno.test("resolveConfig() fills every default", () => {
   assert.equal(c.dataDir, ".avi-p2p/avi-node");
   assert.equal(c.meshKey, undefined);
   assert.equal(c.eventQueueSize, 1024);
+  assert.equal(c.eventQueueBytes, 16 * 1024 * 1024);
   assert.equal(c.maxMessageBytes, 1_048_576);
   assert.deepEqual(c.bootstrapPeers, []);
 });
@@ -40,6 +41,10 @@ const bad: [keyof AviP2pConfig | "bogus", unknown][] = [
   ["discoveryTag", "Has Spaces"],
   ["discoveryTag", ""],
   ["eventQueueSize", 0],
+  ["eventQueueBytes", 1023],
+  ["eventQueueBytes", 4_294_967_297],
+  ["eventQueueBytes", 1.5],
+  ["eventQueueBytes", "16MiB"],
   ["maxMessageBytes", 4_194_305],
   ["maxTopicLength", 0],
   ["redialInitialMs", 5],

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { EventHub } from "./event_hub.ts";
 
-type Ev = { type: "n"; n: number } | { type: "lagged"; dropped: number };
+type Ev =
+  | { type: "n"; n: number; bytes?: number }
+  | { type: "lagged"; dropped: number };
 const mk = (queueSize: number) =>
   new EventHub<Ev>({
     queueSize,
@@ -103,6 +105,118 @@ Deno.test("EventHub law: received + dropped = emitted, order kept, queue bounded
             if (!r.done) take(r.value);
           }
           assert.ok(s.stats().queued <= size);
+        }
+        hub.close();
+        for await (const e of s) take(e);
+        assert.equal(got.length + dropped, n);
+        assert.equal(s.stats().dropped, dropped);
+        assert.deepEqual([...got].sort((a, b) => a - b), got);
+      },
+    ),
+  );
+});
+
+const mkBytes = (queueSize: number, queueBytes: number) =>
+  new EventHub<Ev>({
+    queueSize,
+    queueBytes,
+    sizeOf: (e) => e.type === "n" ? e.bytes ?? 0 : 0,
+    lagged: (dropped) => ({ type: "lagged", dropped }),
+  });
+
+async function drain(s: AsyncIterable<Ev>): Promise<Ev[]> {
+  const out: Ev[] = [];
+  for await (const e of s) out.push(e);
+  return out;
+}
+
+Deno.test("EventHub bounds each queue in bytes too: the oldest go first, then lagged {dropped}", async () => {
+  const hub = mkBytes(100, 10);
+  const slow = hub.subscribe();
+  for (let n = 0; n < 5; n++) hub.emit({ type: "n", n, bytes: 4 });
+  assert.equal(slow.stats().queued, 2);
+  assert.equal(slow.stats().queuedBytes, 8);
+  assert.equal(slow.stats().dropped, 3);
+  assert.equal(hub.stats().dropped, 3);
+  hub.close();
+  assert.deepEqual(await drain(slow), [
+    { type: "lagged", dropped: 3 },
+    { type: "n", n: 3, bytes: 4 },
+    { type: "n", n: 4, bytes: 4 },
+  ]);
+  assert.equal(slow.stats().queuedBytes, 0);
+});
+
+Deno.test("EventHub queues an event larger than queueBytes alone, and hands it to a waiting consumer", async () => {
+  const hub = mkBytes(100, 10);
+  const slow = hub.subscribe();
+  hub.emit({ type: "n", n: 0, bytes: 4 });
+  hub.emit({ type: "n", n: 1, bytes: 4 });
+  hub.emit({ type: "n", n: 2, bytes: 25 }); // drops both, kept alone
+  assert.equal(slow.stats().queued, 1);
+  assert.equal(slow.stats().queuedBytes, 25);
+  assert.deepEqual((await slow.next()).value, { type: "lagged", dropped: 2 });
+  assert.deepEqual((await slow.next()).value, { type: "n", n: 2, bytes: 25 });
+  // a consumer already waiting gets a large event directly
+  const waiting = slow.next();
+  hub.emit({ type: "n", n: 3, bytes: 1000 });
+  assert.deepEqual((await waiting).value, { type: "n", n: 3, bytes: 1000 });
+  // and a queued large event goes when a later one would not fit beside it
+  hub.emit({ type: "n", n: 4, bytes: 25 });
+  hub.emit({ type: "n", n: 5, bytes: 4 });
+  hub.close();
+  assert.deepEqual(await drain(slow), [
+    { type: "lagged", dropped: 1 },
+    { type: "n", n: 5, bytes: 4 },
+  ]);
+});
+
+Deno.test("EventHub refuses a queueBytes that is not a positive number, and survives a bad sizeOf", () => {
+  for (const queueBytes of [0, -1, NaN]) {
+    assert.throws(() => mkBytes(4, queueBytes), RangeError);
+  }
+  const hub = new EventHub<Ev>({
+    queueSize: 4,
+    queueBytes: 10,
+    sizeOf: () => {
+      throw new Error("bad sizer");
+    },
+    lagged: (dropped) => ({ type: "lagged", dropped }),
+  });
+  const s = hub.subscribe();
+  hub.emit({ type: "n", n: 0 });
+  assert.equal(s.stats().queued, 1);
+  assert.equal(s.stats().queuedBytes, 0);
+});
+
+Deno.test("EventHub law with bytes: received + dropped = emitted, order kept, both bounds held", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 16 }),
+      fc.integer({ min: 1, max: 64 }),
+      fc.array(fc.option(fc.integer({ min: 0, max: 80 }), { nil: undefined }), {
+        maxLength: 200,
+      }),
+      async (size, maxBytes, ops) => {
+        const hub = mkBytes(size, maxBytes);
+        const s = hub.subscribe();
+        const got: number[] = [];
+        let dropped = 0;
+        let n = 0;
+        const take = (e: Ev) => {
+          if (e.type === "lagged") dropped += e.dropped;
+          else got.push(e.n);
+        };
+        for (const bytes of ops) {
+          if (bytes !== undefined) hub.emit({ type: "n", n: n++, bytes });
+          else if (s.stats().queued > 0) {
+            const r = await s.next();
+            if (!r.done) take(r.value);
+          }
+          const st = s.stats();
+          assert.ok(st.queued <= size);
+          // over the byte bound only with one event, alone
+          assert.ok(st.queuedBytes <= maxBytes || st.queued === 1);
         }
         hub.close();
         for await (const e of s) take(e);

@@ -109,10 +109,11 @@ export class AviP2p {
 
   /**
    * A new, independent event consumer (an async iterable). Each consumer
-   * has its own queue of `eventQueueSize` events (default 1024): when it
-   * falls that far behind, its oldest event is dropped and, before its next
-   * event, it receives `{ type: "lagged", dropped }`. A slow consumer never
-   * slows the node or the other consumers. The first event is always
+   * has its own queue of at most `eventQueueSize` events (default 1024) and
+   * `eventQueueBytes` bytes (default 16 MiB): when it falls that far behind,
+   * its oldest events are dropped and, before its next event, it receives
+   * `{ type: "lagged", dropped }`. A slow consumer never slows the node or
+   * the other consumers. The first event is always
    * `started`. The stream ends when the node shuts down (after draining); a
    * consumer made after shutdown ends at once.
    *
