@@ -73,6 +73,11 @@ export interface MeshStats {
    * malformed envelope (see `AviP2pHandle.publishBatch`).
    */
   messagesDropped: number;
+  /**
+   * Inbound pub/sub messages dropped because their signed author is not on
+   * `allowedPeers` (relayed by an allowed peer), on any topic.
+   */
+  messagesNotAllowed: number;
   /** The shared context's counters (deltas sent, merged, rejected, ...). */
   context: ContextSyncStats;
 }
@@ -187,6 +192,7 @@ export class MeshRuntime {
     refusedNotAllowed: 0,
     dialFailures: 0,
     messagesDropped: 0,
+    messagesNotAllowed: 0,
   };
   #cleanup: (() => void)[] = [];
   /** The `dataDir` lock, released at the end of shutdown. */
@@ -358,6 +364,19 @@ export class MeshRuntime {
     }
   }
 
+  /**
+   * Whether `peer` passes `allowedPeers`: true when there is no list, for
+   * this node itself, and for every peer on the list. Pub/sub messages
+   * whose signed author fails it are dropped before any handler (internal
+   * or `message` event) sees them; a service that receives content written
+   * by one peer but carried by another (context deltas) checks the writer
+   * with this.
+   */
+  isAllowed(peer: string): boolean {
+    const allowed = this.config.allowedPeers;
+    return allowed === undefined || peer === this.peerId || allowed.has(peer);
+  }
+
   #atPeerLimit(): boolean {
     return this.libp2p.getPeers().length >= this.config.maxPeers;
   }
@@ -413,6 +432,12 @@ export class MeshRuntime {
         return;
       }
       const from = msg.from.toString() as PeerId;
+      // allowedPeers holds for content too: a peer off the list reaches us
+      // only through an allowed one, which relays what the author signed
+      if (!this.isAllowed(from)) {
+        this.#stats.messagesNotAllowed++;
+        return;
+      }
       const handlers = this.#internalTopics.get(msg.topic);
       if (handlers !== undefined) {
         for (const h of handlers) {
@@ -703,6 +728,7 @@ export class MeshRuntime {
       dialFailures: this.#stats.dialFailures,
       redials: r.dials,
       messagesDropped: this.#stats.messagesDropped,
+      messagesNotAllowed: this.#stats.messagesNotAllowed,
       context: this.context.stats(),
     };
   }

@@ -100,8 +100,11 @@ export interface AviP2pConfig {
    */
   meshKey?: Uint8Array | string;
   /**
-   * When set, only these peer ids may connect (both directions). Off by
-   * default (any peer that passes the mesh key may connect).
+   * When set, only these peer ids may connect (both directions), and only
+   * their pub/sub messages are delivered: a message whose signed author is
+   * off the list, relayed by a peer on it, is dropped (counted in
+   * `stats().messagesNotAllowed`) on every topic. Off by default (any peer
+   * that passes the mesh key may connect and publish).
    * @default {undefined}
    */
   allowedPeers?: string[];

@@ -113,9 +113,9 @@ export class AviP2p {
    * `eventQueueBytes` bytes (default 16 MiB): when it falls that far behind,
    * its oldest events are dropped and, before its next event, it receives
    * `{ type: "lagged", dropped }`. A slow consumer never slows the node or
-   * the other consumers. The first event is always
-   * `started`. The stream ends when the node shuts down (after draining); a
-   * consumer made after shutdown ends at once.
+   * the other consumers. The first event is always `started`. The stream
+   * ends when the node shuts down (after draining); a consumer made after
+   * shutdown ends at once.
    *
    * @example
    * ```ts ignore
@@ -130,7 +130,8 @@ export class AviP2p {
 
   /**
    * Counters: events emitted and dropped, peers discovered, connections
-   * refused, dial failures, redials, inbound messages dropped.
+   * refused, dial failures, redials, inbound messages dropped (malformed, or
+   * authored off `allowedPeers`).
    * @example
    * ```ts ignore
    * console.log(node.stats().eventsDropped);

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
 import net from "node:net";
-import type { AviEvent } from "../core/events.ts";
+import { peerIdFromPrivateKey } from "@libp2p/peer-id";
+import type { AviEvent, MessageEvent } from "../core/events.ts";
 import { NetworkError } from "../core/errors.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { loadIdentity } from "../mesh/identity.ts";
+import {
+  shutdownAll,
+  startNode,
+  until,
+  untilTopicPeer,
+  waitForEvent,
+} from "./mesh_fixture.ts";
 
 const KEY = "a1".repeat(32);
 const OTHER_KEY = new Uint8Array(32).fill(7);
@@ -233,5 +241,72 @@ Deno.test("meshKey: an attacker on the keyed peer's own address, replacing every
   } finally {
     await attack.stop();
     await shutdownAll(a, member);
+  }
+});
+
+Deno.test("allowedPeers holds for pub/sub content: a message authored off the list, relayed by an allowed peer, is not delivered", async () => {
+  // b's peer id must be on a's list before b starts: make its key first
+  const dirB = await Deno.makeTempDir();
+  const { privateKey } = await loadIdentity(dirB, () => {});
+  const idB = peerIdFromPrivateKey(privateKey).toString();
+  const a = await startNode({ nodeName: "a", allowedPeers: [idB] });
+  const c = await startNode({ nodeName: "c" });
+  const b = await startNode({
+    nodeName: "b",
+    dataDir: dirB,
+    allowedPeers: [a.peerId, c.peerId],
+    bootstrapPeers: [a.listenAddresses[0], c.listenAddresses[0]],
+  });
+  const evA = a.events();
+  const evB = b.events();
+  try {
+    assert.equal(b.peerId, idB);
+    for (const n of [a, b, c]) await n.handle().subscribe("t");
+    await untilTopicPeer(b, a, "t");
+    await untilTopicPeer(b, c, "t");
+    await untilTopicPeer(a, b, "t");
+    await untilTopicPeer(c, b, "t");
+    // a and c never connect: only b links them
+    assert.deepEqual(await a.handle().connectedPeers(), [b.peerId]);
+    const fromC = (e: AviEvent): e is MessageEvent =>
+      e.type === "message" && e.from === c.peerId;
+    const fromB = (e: AviEvent): e is MessageEvent =>
+      e.type === "message" && e.from === b.peerId;
+    const deliveredByA: AviEvent[] = [];
+    const readingA = (async () => {
+      for await (const e of evA) if (e.type === "message") deliveredByA.push(e);
+    })();
+    // c publishes, one message and one batch (an envelope): b delivers
+    // both, a receives both through b and drops both
+    await c.handle().publish("t", new TextEncoder().encode("from c"));
+    await waitForEvent(evB, fromC, 20_000, "b delivers c's message");
+    await c.handle().publishBatch([
+      { topic: "t", data: new TextEncoder().encode("c1") },
+      { topic: "t", data: new TextEncoder().encode("c2") },
+    ]);
+    await waitForEvent(evB, fromC, 20_000, "b delivers c's batch");
+    await until(
+      () => a.stats().messagesNotAllowed >= 2 || deliveredByA.length > 0,
+      20_000,
+      "a receives c's messages",
+    );
+    assert.deepEqual(deliveredByA, []);
+    // (c's context messages, relayed by b, may be among those dropped)
+    assert.ok(a.stats().messagesNotAllowed >= 2);
+    assert.equal(b.stats().messagesNotAllowed, 0);
+    // a message from b still reaches a
+    await b.handle().publish("t", new TextEncoder().encode("from b"));
+    await until(() => deliveredByA.length > 0, 20_000, "a delivers b's");
+    assert.equal(deliveredByA.length, 1);
+    assert.ok(fromB(deliveredByA[0]));
+    assert.equal(
+      new TextDecoder().decode((deliveredByA[0] as MessageEvent).data),
+      "from b",
+    );
+    await shutdownAll(a, b, c);
+    await readingA;
+  } finally {
+    await shutdownAll(a, b, c);
+    await Deno.remove(dirB, { recursive: true });
   }
 });
