@@ -7,7 +7,8 @@
  */
 
 import { ConfigError, UnstableApiError } from "../core/errors.ts";
-import type { AviEvent, JsonObject } from "../core/events.ts";
+import type { AviEvent, JsonObject, JsonValue } from "../core/events.ts";
+import { ContextDoc, encodeDelta } from "../context/mod.ts";
 import {
   answerHello,
   decodeFrame,
@@ -96,6 +97,17 @@ export interface BridgeStats {
   replayed: number;
   /** Sealed frames whose tag did not verify. */
   forged: number;
+  /** Changes written to the shared context (each holds one or more sensor readings). */
+  contextWrites: number;
+  /**
+   * Sensor readings refused because their data cannot be a context value
+   * (a key with a dot, an empty key, `__proto__`, too deep, too large) or
+   * because the node refused their change (device told `malformed`,
+   * `too large` or `limit reached`).
+   */
+  contextRefused: number;
+  /** Readings of a new sensor refused by `maxSensorsPerDevice` (device told `limit reached`). */
+  sensorLimit: number;
   /** Mesh messages published for devices (an envelope counts once). */
   published: number;
   /** Mesh messages that carried more than one device event (envelopes). */
@@ -151,6 +163,84 @@ const MAX_BATCH_BYTES = 256 * 1024;
 /** Events in one envelope by default. */
 const DEFAULT_EVENT_BATCH = 256;
 
+/**
+ * Bytes one context change of sensor readings aims at, at most: the node
+ * refuses a delta over 64 KiB (`maxDeltaBytes`), and a change is also
+ * split in halves when the node still finds it too large.
+ */
+const CONTEXT_WRITE_BYTES = 48 * 1024;
+
+/** Allowance for a delta's header (writer id, sequence number, clock). */
+const DELTA_HEADER_BYTES = 512;
+
+/** What the bridge knows of one sensor of a device in the shared context. */
+interface SensorState {
+  /** The value last applied at `avi.sensors.<id>.<name>` (undefined: none known). */
+  last: JsonValue | undefined;
+  /** Upper bound of the delta bytes of `last` (what deleting its keys costs). */
+  lastBytes: number;
+}
+
+/** A reading waiting for its context write (the latest of its sensor). */
+interface PendingReading {
+  d: Device;
+  name: string;
+  json: JsonObject;
+  /** Upper bound of the delta bytes of `json` alone. */
+  bytes: number;
+  /** The readings of this sensor in this window, acked once it is applied. */
+  waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+}
+
+/** A sensor reading refused; `code` is the Ack the device gets. */
+class ReadingRefused extends Error {
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.name = "ReadingRefused";
+    this.code = code;
+  }
+}
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * What writing `value` at `avi.sensors.<deviceId>.<name>` costs, as the
+ * bytes of its delta in an empty replica (an upper bound: a replica that
+ * already holds some of it writes fewer entries). The context's own checks
+ * decide whether it can be a context value at all.
+ *
+ * @throws {InvalidPathError} A key with a dot, an empty key, `__proto__`,
+ * a key too long, nesting too deep.
+ * @throws {TooLargeError} One delta could not hold it.
+ */
+function contextCost(deviceId: string, name: string, value: JsonValue): number {
+  const scratch = new ContextDoc({ replicaId: "bridge", initial: {} });
+  const { delta } = scratch.update({
+    avi: { sensors: { [deviceId]: { [name]: value } } },
+  });
+  return delta ? encodeDelta(delta).length : 0;
+}
+
+/**
+ * The merge patch (RFC 7396) that turns `prev` into `next`: keys of `prev`
+ * missing from `next` become `null` (deleted), so that a sensor's context
+ * value is its latest reading, not every key it ever sent.
+ */
+function replacePatch(prev: JsonValue | undefined, next: JsonValue): JsonValue {
+  if (!isObject(next) || !isObject(prev)) return next;
+  const out: JsonObject = {};
+  for (const k of Object.keys(prev)) {
+    if (!Object.hasOwn(next, k)) out[k] = null;
+  }
+  for (const [k, v] of Object.entries(next)) {
+    out[k] = replacePatch(Object.hasOwn(prev, k) ? prev[k] : undefined, v);
+  }
+  return out;
+}
+
 interface Device {
   id: string;
   numId: number;
@@ -164,6 +254,9 @@ interface Device {
   streams: Map<number, StreamState>;
   sleepQueue: BoundedQueue<Message> | undefined;
   inflight: number;
+  /** Its sensors in the shared context (loaded at its first reading). */
+  sensors: Map<string, SensorState> | undefined;
+  sensorsLoading: Promise<Map<string, SensorState>> | undefined;
 }
 
 interface Session {
@@ -240,6 +333,9 @@ export class EmbeddedBridge {
     unknownSession: 0,
     replayed: 0,
     forged: 0,
+    contextWrites: 0,
+    contextRefused: 0,
+    sensorLimit: 0,
     published: 0,
     batches: 0,
     duplicates: 0,
@@ -321,6 +417,8 @@ export class EmbeddedBridge {
         streams: new Map(),
         sleepQueue: undefined,
         inflight: 0,
+        sensors: undefined,
+        sensorsLoading: undefined,
       });
     }
     // A topic the application itself already subscribed to through the same
@@ -823,12 +921,15 @@ export class EmbeddedBridge {
           if (m.msgId !== 0) this.#ack(s, m.msgId, ErrorCode.MALFORMED);
           return;
         }
-        const topic = sensorTopic(d.id, m.name);
-        const json = sensorJson(m.name, m.value, m.customData, Date.now());
-        this.#deliverQos(s, m.msgId, pt, async () => {
-          await this.#publishEvent(d, topic, json);
-          this.#contextWrite(d.id, m.name, json);
-        });
+        const name = m.name;
+        const topic = sensorTopic(d.id, name);
+        const json = sensorJson(name, m.value, m.customData, Date.now());
+        this.#deliverQos(
+          s,
+          m.msgId,
+          pt,
+          () => this.#sensorReading(d, name, topic, json),
+        );
         return;
       }
       case "disconnect":
@@ -873,7 +974,9 @@ export class EmbeddedBridge {
 
   /**
    * Deliver a device message once: QoS 1 (msgId ≠ 0) goes through the ack
-   * memory, the ack goes out only after `run` resolved.
+   * memory, the ack goes out only after `run` resolved (Ack 0), or with the
+   * code of its failure. `unavailable` is forgotten, so that a
+   * retransmission tries again; any other code is the answer for good.
    */
   #deliverQos(
     s: Session,
@@ -912,7 +1015,9 @@ export class EmbeddedBridge {
           if (d.session) this.#ack(d.session, msgId, ErrorCode.OK);
         },
         (e) => {
-          const code = e?.name === "TooLargeError"
+          const code = e instanceof ReadingRefused
+            ? e.code
+            : e?.name === "TooLargeError"
             ? ErrorCode.TOO_LARGE
             : e?.name === "InvalidTopicError"
             ? ErrorCode.MALFORMED
@@ -1026,38 +1131,267 @@ export class EmbeddedBridge {
     for (const i of items) this.#deliver(i.topic, i.data, i.d);
   }
 
-  #contextPatch: Record<string, Record<string, JsonObject>> | undefined;
+  // ---- sensor readings and the shared context ---------------------------
+
+  #contextPending = new Map<string, PendingReading>();
   #contextTimer: ReturnType<typeof setTimeout> | undefined;
+  #contextChain: Promise<void> = Promise.resolve();
 
   /**
-   * Sensor values go into the context at `avi.sensors.<id>.<name>`, written
-   * at most every `contextFlushMs` (latest value per sensor wins), so that a
-   * burst of readings costs one context change, not one per reading.
+   * A SensorUpdate: published on `device/<id>/sensor/<name>` and written to
+   * the shared context at `avi.sensors.<id>.<name>`.
+   *
+   * What an Ack means (docs/PROTOCOL.md 4.1): Ack 0 is sent only once the
+   * reading was accepted by the mesh **and** applied to the gateway node's
+   * replica of the shared context (`updateContext` resolved: applied, saved
+   * when the node persists, sent to its peers). A later reading of the same
+   * sensor in the same `contextFlushMs` window may have replaced it there
+   * (the latest wins), never an older one. A reading whose data cannot be a
+   * context value (checked by the context's own rules before it joins a
+   * batch), or of a new sensor beyond `maxSensorsPerDevice`, is refused
+   * (`malformed`, `too large`, `limit reached`): neither published nor
+   * written, counted, and reported as a `readingRefused` event. When the
+   * context write itself fails, only the readings of that write get the
+   * failure (`unavailable`: try again; they may have been published).
+   *
+   * Without `updateContext` on the mesh, the reading is only published.
    */
-  #contextWrite(deviceId: string, name: string, json: JsonObject): void {
-    if (!this.#mesh.updateContext) return;
-    this.#contextPatch ??= {};
-    (this.#contextPatch[deviceId] ??= {})[name] = json;
-    this.#contextTimer ??= setTimeout(
-      () => this.#flushContext(),
-      this.#contextFlushMs,
-    );
+  async #sensorReading(
+    d: Device,
+    name: string,
+    topic: string,
+    json: JsonObject,
+  ): Promise<void> {
+    if (!this.#mesh.updateContext) return this.#publishEvent(d, topic, json);
+    const bytes = await this.#admitReading(d, name, json);
+    const written = this.#contextWrite(d, name, json, bytes);
+    const published = this.#publishEvent(d, topic, json);
+    await Promise.all([published, written]);
   }
 
+  /**
+   * Check a reading before it joins a batch: the device's sensor bound,
+   * then the context's rules for its data.
+   *
+   * @returns The upper bound of its delta bytes.
+   * @throws {ReadingRefused} When it is refused.
+   */
+  async #admitReading(
+    d: Device,
+    name: string,
+    json: JsonObject,
+  ): Promise<number> {
+    const sensors = d.sensors ?? await this.#loadSensors(d);
+    const max = this.#limits.maxSensorsPerDevice;
+    if (!sensors.has(name) && sensors.size >= max) {
+      this.#stats.sensorLimit++;
+      throw this.#refuse(
+        d,
+        name,
+        ErrorCode.LIMIT_REACHED,
+        `device ${d.id} already keeps ${sensors.size} sensors in the context ` +
+          `(maxSensorsPerDevice ${max})`,
+      );
+    }
+    let bytes: number;
+    try {
+      bytes = contextCost(d.id, name, json);
+    } catch (e) {
+      this.#stats.contextRefused++;
+      throw this.#refuse(
+        d,
+        name,
+        (e as Error)?.name === "TooLargeError"
+          ? ErrorCode.TOO_LARGE
+          : ErrorCode.MALFORMED,
+        `its data cannot be a context value: ${(e as Error)?.message ?? e}`,
+      );
+    }
+    if (!sensors.has(name)) {
+      sensors.set(name, { last: undefined, lastBytes: 0 });
+    }
+    return bytes;
+  }
+
+  #refuse(d: Device, name: string, code: number, reason: string): Error {
+    this.#emit({
+      type: "readingRefused",
+      deviceId: d.id,
+      sensor: name,
+      code,
+      reason,
+    });
+    return new ReadingRefused(code, reason);
+  }
+
+  /**
+   * The device's sensors already in the context (`avi.sensors.<id>`), read
+   * once, at its first reading: they count against `maxSensorsPerDevice`
+   * and are replaced by the next reading of the same sensor.
+   */
+  #loadSensors(d: Device): Promise<Map<string, SensorState>> {
+    d.sensorsLoading ??= (async () => {
+      const sensors = new Map<string, SensorState>();
+      let found: JsonValue | undefined;
+      try {
+        found = await this.#mesh.getContext?.(`avi.sensors.${d.id}`);
+      } catch {
+        this.#stats.meshErrors++;
+      }
+      if (isObject(found)) {
+        for (const [name, last] of Object.entries(found)) {
+          let lastBytes = 0;
+          try {
+            lastBytes = contextCost(d.id, name, last);
+          } catch { /* written by an older rule set: cost unknown */ }
+          sensors.set(name, { last, lastBytes });
+        }
+      }
+      d.sensors = sensors;
+      return sensors;
+    })();
+    return d.sensorsLoading;
+  }
+
+  /**
+   * Queue a checked reading for the context; resolves once it (or a later
+   * reading of the same sensor) is applied. Readings are written at most
+   * every `contextFlushMs` (latest value per sensor wins), so that a burst
+   * costs few context changes, not one per reading.
+   */
+  #contextWrite(
+    d: Device,
+    name: string,
+    json: JsonObject,
+    bytes: number,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const key = `${d.id}/${name}`;
+      const p = this.#contextPending.get(key);
+      if (p) {
+        p.json = json;
+        p.bytes = bytes;
+        p.waiters.push({ resolve, reject });
+      } else {
+        this.#contextPending.set(key, {
+          d,
+          name,
+          json,
+          bytes,
+          waiters: [{ resolve, reject }],
+        });
+      }
+      if (this.#closed) void this.#flushContext();
+      else {
+        this.#contextTimer ??= setTimeout(
+          () => void this.#flushContext(),
+          this.#contextFlushMs,
+        );
+      }
+    });
+  }
+
+  /** Write what is pending (after the writes already under way); never rejects. */
   #flushContext(): Promise<void> {
     if (this.#contextTimer !== undefined) clearTimeout(this.#contextTimer);
     this.#contextTimer = undefined;
-    const sensors = this.#contextPatch;
-    this.#contextPatch = undefined;
-    if (!sensors || !this.#mesh.updateContext) return Promise.resolve();
-    const p = this.#mesh.updateContext({ avi: { sensors } }).then(
-      () => {},
-      () => {
-        this.#stats.meshErrors++;
-      },
-    );
-    this.#track(p);
-    return p;
+    if (this.#contextPending.size > 0) {
+      const items = [...this.#contextPending.values()];
+      this.#contextPending.clear();
+      this.#contextChain = this.#contextChain.then(() =>
+        this.#writeReadings(items).catch((e) => {
+          this.#stats.internalErrors++;
+          for (const it of items) for (const w of it.waiters) w.reject(e);
+        })
+      );
+      this.#track(this.#contextChain);
+    }
+    return this.#contextChain;
+  }
+
+  /** The bytes `it` may cost in a change: its entries, and deleting the keys of the value it replaces. */
+  #costOf(it: PendingReading): number {
+    return it.bytes + (it.d.sensors?.get(it.name)?.lastBytes ?? 0);
+  }
+
+  /** Write readings in changes of at most `CONTEXT_WRITE_BYTES` each, one after the other. */
+  async #writeReadings(items: PendingReading[]): Promise<void> {
+    let chunk: PendingReading[] = [];
+    let size = DELTA_HEADER_BYTES;
+    for (const it of items) {
+      const cost = this.#costOf(it);
+      if (chunk.length > 0 && size + cost > CONTEXT_WRITE_BYTES) {
+        await this.#writeChunk(chunk);
+        chunk = [];
+        size = DELTA_HEADER_BYTES;
+      }
+      chunk.push(it);
+      size += cost;
+    }
+    if (chunk.length > 0) await this.#writeChunk(chunk);
+  }
+
+  /**
+   * One context change. If the node refuses it for its content (a delta
+   * over the node's bound, or a path it does not take), the change is split
+   * in halves and each tried again, down to single readings, so that only
+   * the readings at fault are refused. Any other failure (the node's quota
+   * for its own writes, a stopped node) costs the readings of this change
+   * only.
+   */
+  async #writeChunk(items: PendingReading[]): Promise<void> {
+    const sensors: Record<string, JsonObject> = {};
+    for (const it of items) {
+      (sensors[it.d.id] ??= {})[it.name] = replacePatch(
+        it.d.sensors?.get(it.name)?.last,
+        it.json,
+      );
+    }
+    try {
+      await this.#mesh.updateContext!({ avi: { sensors } });
+    } catch (e) {
+      const err = e as { name?: string; message?: string; size?: unknown };
+      const estimate = items.reduce(
+        (n, it) => n + this.#costOf(it),
+        DELTA_HEADER_BYTES,
+      );
+      // A delta over the bound is at most our estimate; the node's quota
+      // for its own writes counts what it already holds as well.
+      const deltaTooLarge = err?.name === "TooLargeError" &&
+        !(typeof err.size === "number" && err.size > estimate);
+      if (
+        items.length > 1 &&
+        (deltaTooLarge || err?.name === "InvalidPathError")
+      ) {
+        const half = items.length >> 1;
+        await this.#writeChunk(items.slice(0, half));
+        await this.#writeChunk(items.slice(half));
+        return;
+      }
+      let code: number = ErrorCode.UNAVAILABLE;
+      if (err?.name === "InvalidPathError") code = ErrorCode.MALFORMED;
+      else if (deltaTooLarge) code = ErrorCode.TOO_LARGE;
+      else if (err?.name === "TooLargeError") code = ErrorCode.LIMIT_REACHED;
+      const reason = `the context refused it: ${err?.message ?? e}`;
+      if (code === ErrorCode.UNAVAILABLE) this.#stats.meshErrors++;
+      else this.#stats.contextRefused += items.length;
+      for (const it of items) {
+        const refused = code === ErrorCode.UNAVAILABLE
+          ? new ReadingRefused(code, reason)
+          : this.#refuse(it.d, it.name, code, reason);
+        for (const w of it.waiters) w.reject(refused);
+      }
+      return;
+    }
+    this.#stats.contextWrites++;
+    for (const it of items) {
+      const st = it.d.sensors?.get(it.name);
+      if (st) {
+        st.last = it.json;
+        st.lastBytes = it.bytes;
+      }
+      for (const w of it.waiters) w.resolve();
+    }
   }
 
   #track(p: Promise<unknown>): void {

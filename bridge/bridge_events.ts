@@ -52,6 +52,29 @@ export interface DeviceAwakeEvent {
   delivered: number;
 }
 
+/**
+ * A device's sensor reading was refused: neither published nor written to
+ * the shared context. The device got an Ack with `code` (if it asked for
+ * one).
+ */
+export interface ReadingRefusedEvent {
+  /** Discriminator. */
+  type: "readingRefused";
+  /** The device id. */
+  deviceId: string;
+  /** The sensor name. */
+  sensor: string;
+  /**
+   * The Ack code (docs/PROTOCOL.md 7): `malformed` (its data cannot be a
+   * context value: a key with a dot, an empty key, `__proto__`, too deep),
+   * `too large`, or `limit reached` (`maxSensorsPerDevice`, or the node's
+   * context quota).
+   */
+  code: number;
+  /** Why, in words (the context's own message where there is one). */
+  reason: string;
+}
+
 /** This consumer fell behind; `dropped` events were lost for it. */
 export interface BridgeLaggedEvent {
   /** Discriminator. */
@@ -75,6 +98,7 @@ export type BridgeEvent =
   | DeviceGoneEvent
   | DeviceSleepingEvent
   | DeviceAwakeEvent
+  | ReadingRefusedEvent
   | BridgeLaggedEvent;
 
 /** One consumer's bounded queue. @internal */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { AviEvent, JsonObject } from "../core/events.ts";
+import type { AviEvent, JsonObject, JsonValue } from "../core/events.ts";
 
 /**
  * The mesh calls the bridge uses. Pub/sub and events are required; context
@@ -46,8 +46,19 @@ export interface BridgeMesh {
   ): Promise<unknown>;
   /** The node's events (only `message` and stream events are used). */
   events(): AsyncIterableIterator<AviEvent>;
-  /** Deep-merge a patch into the shared context. */
+  /**
+   * Deep-merge a patch into the shared context; resolves once the change is
+   * applied to the node's replica. Sensor readings are acknowledged to
+   * devices only after it resolved.
+   */
   updateContext?(patch: JsonObject): Promise<unknown>;
+  /**
+   * The value at a dotted path of the shared context. With it, the bridge
+   * counts the sensors a device already has in the context against
+   * `maxSensorsPerDevice`, and replaces (rather than merges into) the
+   * readings found there.
+   */
+  getContext?(path: string): Promise<JsonValue | undefined>;
   /** Ask a peer for a stream; resolves with the stream id once accepted. */
   requestStream?(
     peerId: string,

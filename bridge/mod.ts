@@ -19,7 +19,14 @@
  *   `{button_id, type, data, ts}`; SensorUpdate → `device/<id>/sensor/<name>`
  *   as JSON `{name, data: {value, unit, custom}, ts}`, and the same object in
  *   the shared context at `avi.sensors.<id>.<name>` (written at most every
- *   `contextFlushMs`). Every mesh message payload is one event object.
+ *   `contextFlushMs`, replacing the sensor's previous reading, in changes
+ *   split under the node's delta bound; at most `maxSensorsPerDevice`
+ *   sensors per device). A SensorUpdate is acked only once it was published
+ *   **and** applied to the gateway node's context; a reading whose data
+ *   cannot be a context value (a key with a dot, an empty key, too deep) is
+ *   refused alone (Ack `malformed`, a `readingRefused` event), never the
+ *   batch it would have joined. Every mesh message payload is one event
+ *   object.
  *   Under load, events that pile up (on any topics) travel as one signed
  *   envelope (`batchEvents`, `AviP2pHandle.publishBatch`) that receiving
  *   nodes unpack into ordinary `message` events, one per device event;
@@ -59,6 +66,7 @@ export type {
   DeviceConnectedEvent,
   DeviceGoneEvent,
   DeviceSleepingEvent,
+  ReadingRefusedEvent,
 } from "./bridge_events.ts";
 export type { BridgeMesh } from "./mesh_port.ts";
 // Types that the bridge's signatures mention, so that its docs are complete.

@@ -66,6 +66,16 @@ export interface BridgeLimits {
   handshakeRate?: number;
   /** Most source addresses / devices tracked by the rate limiters. @default 4096 */
   maxRateKeys?: number;
+  /**
+   * Most sensors one device keeps in the shared context
+   * (`avi.sensors.<id>.<name>`; the names already there when the bridge
+   * starts count). A reading of a new sensor beyond it is refused with Ack
+   * `limit reached` and counted (`BridgeStats.sensorLimit`); the device's
+   * existing sensors keep updating. Each sensor holds only its latest
+   * reading, so one device keeps at most this many readings in the context.
+   * @default 64
+   */
+  maxSensorsPerDevice?: number;
 }
 
 /** Options of `EmbeddedBridge.start`. */
@@ -98,7 +108,9 @@ export interface BridgeOptions extends BridgeLimits {
   meshTopics?: string[];
   /**
    * Sensor values are written into the shared context at most this often,
-   * in ms (the latest value of each sensor wins). @default 100
+   * in ms (the latest value of each sensor wins). A SensorUpdate is acked
+   * once its value is applied, so this also delays its Ack (by at most this
+   * much plus the write). @default 100
    */
   contextFlushMs?: number;
   /**
@@ -144,6 +156,7 @@ export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   burstPerDevice: 500,
   handshakeRate: 2000,
   maxRateKeys: 4096,
+  maxSensorsPerDevice: 64,
 });
 
 /**
