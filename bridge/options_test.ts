@@ -37,6 +37,14 @@ Deno.test("parseDeviceTable() accepts decimal ids with keys or entries", () => {
 Deno.test("resolveLimits() fills defaults and refuses non-positive integers", () => {
   assert.deepEqual(resolveLimits({}), DEFAULT_LIMITS);
   assert.equal(resolveLimits({ maxSessions: 3 }).maxSessions, 3);
+  assert.equal(DEFAULT_LIMITS.maxSensorsPerDevice, 64);
+  assert.equal(
+    resolveLimits({ maxSensorsPerDevice: 2 }).maxSensorsPerDevice,
+    2,
+  );
+  assert.throws(() => resolveLimits({ maxSensorsPerDevice: 0 }), {
+    name: "ConfigError",
+  });
   for (const v of [0, -1, 1.5, NaN]) {
     assert.throws(() => resolveLimits({ maxSessions: v }), {
       name: "ConfigError",
