@@ -52,6 +52,19 @@ export interface ContextDelta {
 }
 
 const KINDS: EntryKind[] = ["set", "delete", "object", "reset"];
+
+/**
+ * The highest sequence number a delta may carry: far below 2^53, so that no
+ * writer's counter ever nears the end of exact integers (and a claim about
+ * one cannot either).
+ *
+ * @example
+ * ```ts
+ * import { MAX_SEQ } from "@avi/p2p/context";
+ * console.log(MAX_SEQ); // 1099511627776
+ * ```
+ */
+export const MAX_SEQ = 2 ** 40;
 const FORMAT = 1;
 
 /**
@@ -105,7 +118,10 @@ export function decodeDelta(bytes: Uint8Array): ContextDelta {
   ) {
     throw new InvalidPathError("Cannot decode delta: bad writer");
   }
-  if (!isCount(seq) || seq < 1 || !isCount(wall) || !isCount(counter)) {
+  if (
+    !isCount(seq) || seq < 1 || seq > MAX_SEQ || !isCount(wall) ||
+    !isCount(counter)
+  ) {
     throw new InvalidPathError("Cannot decode delta: bad seq or clock");
   }
   if (!Array.isArray(rawEntries) || rawEntries.length === 0) {

@@ -67,10 +67,13 @@ import {
   encodeDelta,
   type EntryKind,
   isPlainObject,
+  MAX_SEQ,
 } from "./delta.ts";
 import { checkKey, formatPath, MAX_PATH_DEPTH, parsePath } from "./path.ts";
 import { dominates, DotSet, type VersionVector } from "./version_vector.ts";
 import { diffValues } from "./_diff.ts";
+import { writerPeer } from "./writer.ts";
+import { sha256 } from "@noble/hashes/sha2.js";
 
 /** The document every replica starts from (as in the original). */
 export const INITIAL_CONTEXT: JsonObject = { avi: { device: {} } };
@@ -91,6 +94,13 @@ export interface ContextDocOptions {
    */
   tombstoneHorizonMs?: number;
   /**
+   * The most bytes of kept deltas one writer may have in this replica. A
+   * local change past it throws {@linkcode TooLargeError}; a remote one is
+   * refused (status `"quota"`). A change that only deletes always passes.
+   * @default 4_194_304 (4 MiB)
+   */
+  maxWriterBytes?: number;
+  /**
    * The starting document, identical on every replica (it is not
    * replicated). @default {"avi": {"device": {}}}
    */
@@ -109,9 +119,10 @@ export interface ChangeResult {
 export interface MergeResult {
   /**
    * `applied`: new to this replica (even if it changed nothing visible);
-   * `duplicate`: already seen; `clock-ahead`: refused for now (clock skew).
+   * `duplicate`: already seen; `clock-ahead`: refused for now (clock skew);
+   * `quota`: refused, its writer holds `maxWriterBytes` already.
    */
-  status: "applied" | "duplicate" | "clock-ahead";
+  status: "applied" | "duplicate" | "clock-ahead" | "quota";
   /** Dotted paths whose visible value changed. */
   changedPaths: string[];
 }
@@ -136,6 +147,13 @@ export interface Offer {
   to: number;
   /** The sender's kept deltas of this writer above `from`, oldest first. */
   deltas: HeldDelta[];
+  /**
+   * The writer's newest delta when it is not among `deltas` (it was
+   * superseded): the proof of how far the writer got, for
+   * {@linkcode ContextDoc.proveHead}. It must not be merged: what superseded
+   * it may have been collected since.
+   */
+  head?: HeldDelta;
 }
 
 interface Held extends HeldDelta {
@@ -163,7 +181,10 @@ interface Node {
 }
 
 const GENESIS: Stamp = { wall: 0, counter: 0, writer: "" };
-const SNAPSHOT_FORMAT = 1;
+const SNAPSHOT_FORMAT = 2;
+/** "AVC" and the format, then 8 bytes of SHA-256 of the body, then the body. */
+const SNAPSHOT_MAGIC = [0x41, 0x56, 0x43, SNAPSHOT_FORMAT];
+const SNAPSHOT_HEADER = 12;
 
 /**
  * A replicated JSON document. Local changes return a delta to send; remote
@@ -189,10 +210,19 @@ export class ContextDoc {
   readonly maxDeltaBytes: number;
   /** The tombstone horizon in ms. */
   readonly tombstoneHorizonMs: number;
+  /** The most bytes of kept deltas per writer. */
+  readonly maxWriterBytes: number;
   #clock: HybridClock;
   #root: Node = {};
   #dots = new DotSet();
   #held = new Map<string, Map<number, Held>>();
+  #heldBytes = new Map<string, number>();
+  /**
+   * Each writer's newest delta this replica has merged (verified by the
+   * caller), kept even once superseded: it proves how far the writer got,
+   * and a range claim is never believed beyond it (see `joinRange`).
+   */
+  #heads = new Map<string, Held>();
   #tombstones = 0;
   #compact = 0;
   #genesisPaths: string[] = [];
@@ -210,6 +240,10 @@ export class ContextDoc {
     this.replicaId = options.replicaId;
     this.maxDeltaBytes = options.maxDeltaBytes ?? 65_536;
     this.tombstoneHorizonMs = options.tombstoneHorizonMs ?? 604_800_000;
+    this.maxWriterBytes = options.maxWriterBytes ?? 4_194_304;
+    if (!(this.maxWriterBytes > 0)) {
+      throw new RangeError("maxWriterBytes must be > 0");
+    }
     if (!(this.maxDeltaBytes > 0)) {
       throw new RangeError("maxDeltaBytes must be > 0");
     }
@@ -282,7 +316,9 @@ export class ContextDoc {
 
   /**
    * What `writer` wrote that is still visible: its values (and the empty
-   * objects it made), with their parent objects.
+   * objects it made), with their parent objects. `writer` may be a whole
+   * writer id or a peer id, which stands for every epoch of that peer (see
+   * `writer.ts`).
    *
    * @example
    * ```ts
@@ -293,11 +329,12 @@ export class ContextDoc {
    * ```
    */
   writtenBy(writer: string): JsonObject {
+    const mine = (w: string) => w === writer || writerPeer(w) === writer;
     const walk = (node: Node): JsonValue | undefined => {
       const reg = node.reg;
       if (!reg || reg.kind === "delete") return undefined;
       if (reg.kind === "set") {
-        return reg.stamp.writer === writer ? copy(reg.value!) : undefined;
+        return mine(reg.stamp.writer) ? copy(reg.value!) : undefined;
       }
       const out: JsonObject = {};
       let any = false;
@@ -311,7 +348,7 @@ export class ContextDoc {
         }
       }
       if (any) return out;
-      if (!visibleChildren && !reg.implied && reg.stamp.writer === writer) {
+      if (!visibleChildren && !reg.implied && mine(reg.stamp.writer)) {
         return out;
       }
       return undefined;
@@ -427,10 +464,16 @@ export class ContextDoc {
 
   #commit(entries: DeltaEntry[]): ChangeResult {
     if (entries.length === 0) return { changedPaths: [] };
+    const seq = this.#dots.get(this.replicaId) + 1;
+    if (seq > MAX_SEQ) {
+      throw new RangeError(
+        `Writer ${this.replicaId} used every sequence number; start a new one`,
+      );
+    }
     const { wall, counter } = this.#clock.tick();
     const delta: ContextDelta = {
       writer: this.replicaId,
-      seq: this.#dots.get(this.replicaId) + 1,
+      seq,
       wall,
       counter,
       entries,
@@ -438,6 +481,13 @@ export class ContextDoc {
     const bytes = encodeDelta(delta);
     if (bytes.length > this.maxDeltaBytes) {
       throw new TooLargeError("delta", bytes.length, this.maxDeltaBytes);
+    }
+    if (this.#overQuota(delta, bytes)) {
+      throw new TooLargeError(
+        "context written by this node",
+        this.#writerBytes(this.replicaId) + bytes.length,
+        this.maxWriterBytes,
+      );
     }
     const changedPaths = this.#apply(delta, bytes, undefined);
     return { delta, changedPaths };
@@ -471,6 +521,9 @@ export class ContextDoc {
     if (this.#dots.has(delta.writer, delta.seq)) {
       return { status: "duplicate", changedPaths: [] };
     }
+    if (this.#overQuota(delta, bytes)) {
+      return { status: "quota", changedPaths: [] };
+    }
     if (!this.#clock.observe(delta.wall, delta.counter)) {
       return { status: "clock-ahead", changedPaths: [] };
     }
@@ -478,6 +531,17 @@ export class ContextDoc {
       status: "applied",
       changedPaths: this.#apply(delta, bytes, proof),
     };
+  }
+
+  /** The bytes of kept deltas of `writer`. */
+  #writerBytes(writer: string): number {
+    return this.#heldBytes.get(writer) ?? 0;
+  }
+
+  /** Would keeping `delta` take its writer past `maxWriterBytes`? Deletes always pass. */
+  #overQuota(delta: ContextDelta, bytes: Uint8Array): boolean {
+    if (delta.entries.every((e) => e.kind === "delete")) return false;
+    return this.#writerBytes(delta.writer) + bytes.length > this.maxWriterBytes;
   }
 
   /** Applies a validated delta; returns the changed paths. */
@@ -514,7 +578,12 @@ export class ContextDoc {
       let byWriter = this.#held.get(delta.writer);
       if (!byWriter) this.#held.set(delta.writer, byWriter = new Map());
       byWriter.set(delta.seq, held);
+      this.#heldBytes.set(
+        delta.writer,
+        this.#writerBytes(delta.writer) + bytes.length,
+      );
     }
+    this.#noteHead(held);
     this.#dots.add(delta.writer, delta.seq);
     const changed: string[] = [];
     unique.forEach((r, i) =>
@@ -612,8 +681,33 @@ export class ContextDoc {
     const byWriter = this.#held.get(held.delta.writer);
     if (byWriter?.get(held.delta.seq) === held) {
       byWriter.delete(held.delta.seq);
-      if (byWriter.size === 0) this.#held.delete(held.delta.writer);
+      const w = held.delta.writer;
+      const left = this.#writerBytes(w) - held.bytes.length;
+      if (left > 0) this.#heldBytes.set(w, left);
+      else this.#heldBytes.delete(w);
+      if (byWriter.size === 0) this.#held.delete(w);
     }
+  }
+
+  /** Keeps `held` as its writer's head if it is the newest seen. */
+  #noteHead(held: Held): void {
+    const head = this.#heads.get(held.delta.writer);
+    if (!head || head.delta.seq < held.delta.seq) {
+      this.#heads.set(held.delta.writer, held);
+    }
+  }
+
+  /**
+   * The newest delta of `writer` this replica has merged (kept even when
+   * superseded), or `undefined`.
+   */
+  head(writer: string): HeldDelta | undefined {
+    return this.#heads.get(writer);
+  }
+
+  /** The highest sequence number of `writer` this replica has merged (0 if none). */
+  top(writer: string): number {
+    return this.#heads.get(writer)?.delta.seq ?? 0;
   }
 
   // ------------------------------------------------------- versions, relay
@@ -662,6 +756,7 @@ export class ContextDoc {
    * a.set("avi.x", 2); // supersedes the first change
    * for (const offer of a.offer(b.version())) {
    *   for (const d of offer.deltas) b.merge(d.bytes);
+   *   if (offer.head) b.proveHead(offer.head.bytes);
    *   b.joinRange(offer.writer, offer.from, offer.to);
    * }
    * console.log(b.get("avi.x"), b.version()); // 2 { A: 2 }
@@ -676,7 +771,17 @@ export class ContextDoc {
       const to = own[writer] ?? 0;
       const deltas = this.deltasSince(version, writer);
       if (to <= from && deltas.length === 0) continue;
-      out.push({ writer, from, to: Math.max(to, from), deltas });
+      // The head proves how far the writer got: without it the receiver
+      // would not believe the range (see joinRange).
+      const head = this.#heads.get(writer);
+      const kept = head && this.#held.get(writer)?.get(head.delta.seq) === head;
+      out.push({
+        writer,
+        from,
+        to: Math.max(to, from),
+        deltas,
+        ...(head && !kept && head.delta.seq > from ? { head } : {}),
+      });
     }
     return out;
   }
@@ -684,11 +789,34 @@ export class ContextDoc {
   /**
    * Records that every change of `writer` up to `to` is reflected here,
    * after merging every delta a replica that had seen them all still kept
-   * above `from`. Only joins when this replica had already seen up to `from`.
+   * above `from`. Only joins when this replica had already seen up to `from`,
+   * and never beyond the newest delta of `writer` merged here (its head): a
+   * claim about a writer is believed only as far as the writer's own signed
+   * changes prove it got, so no peer can make the others skip a writer's
+   * future changes.
    * @returns Whether the range was joined.
    */
   joinRange(writer: string, from: number, to: number): boolean {
-    return this.#dots.joinRange(writer, from, to);
+    return this.#dots.joinRange(writer, from, Math.min(to, this.top(writer)));
+  }
+
+  /**
+   * Records `bytes` (a delta whose signature the caller has checked) as the
+   * proof of how far its writer got, without merging it: the head of an
+   * {@linkcode Offer}. @returns Whether it raised what is proven.
+   * @throws {InvalidPathError} Malformed bytes.
+   */
+  proveHead(bytes: Uint8Array, proof?: Uint8Array): boolean {
+    const delta = decodeDelta(bytes);
+    if (delta.seq <= this.top(delta.writer)) return false;
+    this.#noteHead({
+      delta,
+      bytes,
+      proof,
+      stamp: { wall: delta.wall, counter: delta.counter, writer: delta.writer },
+      refs: 0,
+    });
+    return true;
   }
 
   /** Attaches the writer's signature to a kept delta. */
@@ -814,7 +942,9 @@ export class ContextDoc {
 
   /**
    * The replica's whole state as bytes (kept deltas with their signatures,
-   * what it has seen, its clock, its compact tombstones), for {@linkcode ContextDoc.restore}.
+   * each writer's head, what it has seen, its clock, its compact tombstones),
+   * for {@linkcode ContextDoc.restore}. The bytes start with a format tag and
+   * a SHA-256 checksum, so a damaged copy is refused rather than loaded.
    */
   snapshot(): Uint8Array {
     const compact: [string[], number, number, string][] = [];
@@ -830,40 +960,68 @@ export class ContextDoc {
     for (const byWriter of this.#held.values()) {
       for (const h of byWriter.values()) held.push([h.bytes, h.proof ?? null]);
     }
+    // Heads that are not kept deltas (superseded ones) are stored apart.
+    const heads: [Uint8Array, Uint8Array | null][] = [];
+    for (const h of this.#heads.values()) {
+      if (this.#held.get(h.delta.writer)?.get(h.delta.seq) !== h) {
+        heads.push([h.bytes, h.proof ?? null]);
+      }
+    }
     const { wall, counter } = this.#clock.last;
-    return encode([
-      SNAPSHOT_FORMAT,
+    const body = encode([
       wall,
       counter,
       this.#dots.toJSON(),
       held,
       compact,
+      heads,
     ]);
+    const out = new Uint8Array(SNAPSHOT_HEADER + body.length);
+    out.set(SNAPSHOT_MAGIC, 0);
+    out.set(sha256(body).subarray(0, 8), 4);
+    out.set(body, SNAPSHOT_HEADER);
+    return out;
   }
 
   /**
-   * Rebuilds a replica from {@linkcode ContextDoc.snapshot} bytes.
-   * @throws {InvalidPathError} When the bytes are not a snapshot.
+   * Rebuilds a replica from {@linkcode ContextDoc.snapshot} bytes. What it
+   * has seen of each writer is capped at that writer's newest delta it
+   * holds, so a damaged or poisoned record cannot make it skip changes.
+   * @throws {InvalidPathError} When the bytes are not a snapshot, or their
+   * checksum does not match (a damaged copy).
    */
   static restore(snapshot: Uint8Array, options: ContextDocOptions): ContextDoc {
     let raw: unknown;
-    try {
-      raw = decode(snapshot);
-    } catch (cause) {
-      throw new InvalidPathError("Cannot decode context snapshot", { cause });
+    if (
+      snapshot.length >= SNAPSHOT_HEADER &&
+      SNAPSHOT_MAGIC.every((b, i) => snapshot[i] === b)
+    ) {
+      const body = snapshot.subarray(SNAPSHOT_HEADER);
+      const sum = sha256(body).subarray(0, 8);
+      if (!sum.every((b, i) => snapshot[4 + i] === b)) {
+        throw new InvalidPathError(
+          "Cannot load context snapshot: checksum mismatch (damaged copy)",
+        );
+      }
+      raw = decodeSnapshot(body);
+    } else {
+      raw = decodeSnapshot(snapshot); // format 1: no header, no checksum
+      if (Array.isArray(raw) && raw[0] === 1 && raw.length === 6) {
+        raw = [...raw.slice(1), []];
+      } else raw = undefined;
     }
-    if (!Array.isArray(raw) || raw[0] !== SNAPSHOT_FORMAT || raw.length !== 6) {
+    if (!Array.isArray(raw) || raw.length !== 6) {
       throw new InvalidPathError(
         "Cannot decode context snapshot: unknown format",
       );
     }
-    const [, wall, counter, dots, held, compact] = raw as [
-      number,
+    const [wall, counter, dots, held, compact, heads] = raw as [
       number,
       number,
       [string, number, number[]][],
       [Uint8Array, Uint8Array | null][],
       [string[], number, number, string][],
+      [Uint8Array, Uint8Array | null][],
     ];
     const doc = new ContextDoc(options);
     for (const [path, w, c, writer] of compact) {
@@ -881,9 +1039,25 @@ export class ContextDoc {
       const delta = decodeDelta(bytes);
       doc.#apply(delta, bytes, proof ?? undefined);
     }
-    doc.#dots = DotSet.from(dots);
+    for (const [bytes, proof] of heads) {
+      doc.proveHead(bytes, proof ?? undefined);
+    }
+    doc.#dots = DotSet.from(
+      dots.map(([w, n, extra]) => {
+        const top = doc.top(w);
+        return [w, Math.min(n, top), extra.filter((s) => s <= top)];
+      }),
+    );
     doc.#clock.restore(wall, counter);
     return doc;
+  }
+}
+
+function decodeSnapshot(bytes: Uint8Array): unknown {
+  try {
+    return decode(bytes);
+  } catch (cause) {
+    throw new InvalidPathError("Cannot decode context snapshot", { cause });
   }
 }
 

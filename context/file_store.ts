@@ -56,15 +56,48 @@ export class FileContextStore implements ContextStore {
   }
 
   /**
-   * Reads the snapshot file.
+   * Reads the snapshot file. Temporary files a crash left behind (from a
+   * save that never reached its rename) are removed first.
    * @returns The saved snapshot, or `undefined` when there is none.
    */
   async load(): Promise<Uint8Array | undefined> {
+    await this.#removeOrphans();
     try {
       return await Deno.readFile(this.path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
+    }
+  }
+
+  /**
+   * Moves the snapshot file aside (to `<file>.corrupt-<time>`), for a copy
+   * that cannot be loaded: it is kept for inspection, and the next `save`
+   * starts a new file.
+   * @returns The path it was moved to.
+   */
+  async quarantine(): Promise<string> {
+    const aside = `${this.path}.corrupt-${
+      new Date().toISOString().replace(/[:.]/g, "-")
+    }`;
+    await this.#chain;
+    await Deno.rename(this.path, aside);
+    return aside;
+  }
+
+  async #removeOrphans(): Promise<void> {
+    const name = this.path.slice(this.#dir.length + 1);
+    try {
+      for await (const entry of Deno.readDir(this.#dir)) {
+        if (
+          entry.isFile && entry.name.startsWith(`${name}.`) &&
+          entry.name.endsWith(".tmp")
+        ) {
+          await Deno.remove(`${this.#dir}/${entry.name}`).catch(() => {});
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   }
 

@@ -30,7 +30,8 @@ export type {
   MergeResult,
   Offer,
 } from "./doc.ts";
-export { decodeDelta, encodeDelta } from "./delta.ts";
+export { decodeDelta, encodeDelta, MAX_SEQ } from "./delta.ts";
+export { newWriterId, writerEpoch, writerPeer } from "./writer.ts";
 export type { ContextDelta, DeltaEntry, EntryKind } from "./delta.ts";
 export { compareStamps, HybridClock, MAX_COUNTER } from "./hlc.ts";
 export type { HybridClockOptions, Stamp } from "./hlc.ts";

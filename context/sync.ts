@@ -2,39 +2,54 @@
  * {@linkcode ContextSync}: keeps a {@linkcode ContextDoc} converged across the
  * mesh over an injected {@linkcode ContextTransport}.
  *
- * ## Protocol (one gossip topic, MessagePack messages)
- * - `[1, [[delta, signature], ...], range]`: deltas. Each delta is signed by
- *   its writer's key, so a delta relayed by a third node still proves its
- *   writer. `range` (`[writer, from, to]` or `null`) says the sender has seen
- *   all of that writer's changes up to `to` and that this message holds every
- *   one of them it still keeps in `(from, to]` (the others were superseded);
- *   a receiver that had seen up to `from` then records up to `to` (see
- *   {@linkcode ContextDoc.offer}). An answer too big for one message
- *   (`maxMessageBytes`) is split, each part with its own range.
- * - `[2, [[writer, n], ...]]`: a digest, the sender's version vector.
+ * ## Writers
+ * A node writes as `<peerId>/<epoch>` (see `writer.ts`), with a new epoch
+ * each time the service starts: a node whose replica was lost, damaged or
+ * restored from an older copy starts a new sequence and never reuses a
+ * number its peers have already seen from it.
  *
- * A local change is applied, signed, persisted, then published as one delta.
- * On every peer connection (after `connectSyncDelayMs`) and every
- * `antiEntropyIntervalMs`, a node publishes its digest; any node that holds
- * changes the digest lacks answers with them, and a node that sees a digest
- * with changes it lacks answers with its own digest. So a node that missed
- * messages, was offline, joined late or was partitioned converges, and a
- * change made with no peer connected is sent when one connects.
+ * ## Protocol (MessagePack messages)
+ * On the gossip topic, only fresh changes: `[1, [[delta, signature]], null]`.
+ * Each delta is signed by its writer's key, so a delta relayed by a third
+ * node still proves its writer.
+ *
+ * Anti-entropy runs between connected neighbours over direct messages
+ * ({@linkcode ContextTransport.send}), never over gossip:
+ * - `[2, [[writer, n], ...]]`: a digest, the sender's version vector, sent to
+ *   each connected peer after it connects and every `antiEntropyIntervalMs`.
+ * - `[1, [[delta, signature], ...], range, more, head]`: the answer, sent to
+ *   the asking peer alone. `range` (`[writer, from, to]` or `null`) says the
+ *   sender has seen all of that writer's changes up to `to` and that the
+ *   answer holds every one of them it still keeps in `(from, to]` (the others
+ *   were superseded). `head` (`[delta, signature]` or `null`) is the writer's
+ *   newest delta when it was superseded: not merged, only the proof that the
+ *   writer got that far. A receiver that had seen up to `from` then
+ *   records up to `to`, but never beyond the newest signed delta of that
+ *   writer it holds (see {@linkcode ContextDoc.joinRange}). `more` (1) says
+ *   the answer was cut at `maxAnswerBytes`: the receiver asks again.
+ *
+ * A peer's digests are answered at most once per `answerIntervalMs` (a
+ * digest that arrives sooner waits, and only the latest one is answered),
+ * and one answer holds at most `maxAnswerBytes`. What the service keeps per
+ * peer (its last version vector, restricted to writers this node knows) is
+ * kept only while the peer is connected.
  *
  * A delta is rejected and counted when its signature is not its writer's
  * (`rejectedForged`), it or its message is over the size limit
  * (`rejectedTooLarge`), it cannot be decoded (`rejectedMalformed`), its clock
- * is too far ahead (`rejectedClock`; offered again later), or `canWrite`
- * refuses one of its paths (`rejectedUnauthorized`). Nothing from the network
- * ever throws out of the receive loop.
+ * is too far ahead (`rejectedClock`; offered again later), `canWrite`
+ * refuses one of its paths (`rejectedUnauthorized`), or its writer already
+ * holds `maxWriterBytes` (`rejectedQuota`). Nothing from the network ever
+ * throws out of the receive loop.
  *
  * Trust: no node can forge or alter another writer's change (every delta is
- * checked against its writer's key, whoever relays it). A `range` claim, on
- * the other hand, is believed from any member of the mesh (members are
- * admitted by `meshKey` / `allowedPeers`): a malicious member could make a
- * neighbour skip old changes it missed (new changes still arrive by the
- * writer's own gossip). Clocks are bounded by `maxClockSkewMs`: a writer whose
- * clock runs ahead by less than that wins ties for that long.
+ * checked against its writer's key, whoever relays it), and no node can make
+ * others skip a writer's future changes (a range is capped at that writer's
+ * newest signed delta). A connected neighbour that lies can still make a
+ * receiver skip some of a writer's past changes (below the newest one it
+ * proves), as only the changes still kept travel in answers. Clocks are bounded by
+ * `maxClockSkewMs`: a writer whose clock runs ahead by less than that wins
+ * ties for that long.
  *
  * @module
  */
@@ -48,7 +63,8 @@ import type {
 } from "../core/events.ts";
 import type { PeerId } from "../core/peer_id.ts";
 import { ContextDoc, type HeldDelta, type Offer } from "./doc.ts";
-import { decodeDelta } from "./delta.ts";
+import { decodeDelta, MAX_SEQ } from "./delta.ts";
+import { newWriterId, writerPeer } from "./writer.ts";
 import type { ContextStore } from "./store.ts";
 import type { ContextTransport, TransportMessage } from "./transport.ts";
 import type { VersionVector } from "./version_vector.ts";
@@ -80,14 +96,28 @@ export interface ContextSyncOptions {
   /** Remote clocks further ahead than this are refused for now, ms. @default 60_000 */
   maxClockSkewMs?: number;
   /**
+   * The most bytes of kept deltas one writer may have (see
+   * {@linkcode ContextDoc}): a local change past it rejects with
+   * `TooLargeError`, a remote one is refused and counted. @default 4_194_304
+   */
+  maxWriterBytes?: number;
+  /** A peer's digests are answered at most once per this many ms. @default 1000 */
+  answerIntervalMs?: number;
+  /**
+   * The most bytes of deltas one answer to a digest holds; the rest follows
+   * in the next answers. @default 1_048_576
+   */
+  maxAnswerBytes?: number;
+  /**
    * Tombstone horizon (see {@linkcode ContextDoc}); a peer silent for longer
    * stops counting for garbage collection. @default 604_800_000 (7 days)
    */
   tombstoneHorizonMs?: number;
   /**
-   * May `writer` write `path` (dotted, `""` for the root)? A remote delta
-   * with any refused path is rejected and counted (e.g. a gateway may write
-   * only its devices' sensor paths). @default every writer may write every path
+   * May `writer` (the peer id of a delta's writer) write `path` (dotted,
+   * `""` for the root)? A remote delta with any refused path is rejected and
+   * counted (e.g. a gateway may write only its devices' sensor paths).
+   * @default every writer may write every path
    */
   canWrite?: (writer: PeerId, path: string) => boolean;
   /** The wall clock, ms. @default Date.now */
@@ -110,12 +140,24 @@ export interface ContextSyncStats {
   rejectedClock: number;
   /** Deltas refused by `canWrite`. */
   rejectedUnauthorized: number;
+  /** Deltas refused because their writer holds `maxWriterBytes` already. */
+  rejectedQuota: number;
+  /**
+   * Anti-entropy messages refused: a digest or a range sent on the gossip
+   * topic (they are only believed from a connected neighbour, directly), or
+   * a direct message from a peer that is not connected.
+   */
+  rejectedIndirect: number;
+  /** Digests that waited for the answer interval (answered later, once). */
+  digestsDeferred: number;
   /** Publishes that failed (no peer, not started); anti-entropy resends. */
   publishFailures: number;
   /** Digests published. */
   digestsSent: number;
-  /** Delta messages published in answer to digests. */
+  /** Delta messages sent in answer to digests. */
   offersSent: number;
+  /** Answers cut at `maxAnswerBytes` (the rest follows). */
+  answersCut: number;
   /** Failed saves to the store. */
   saveErrors: number;
   /** Tombstones collected. */
@@ -124,15 +166,35 @@ export interface ContextSyncStats {
   heldDeltas: number;
   /** Tombstones with their delta. */
   tombstones: number;
+  /** Peers whose anti-entropy state is kept (connected peers that sent a digest). */
+  peerStates: number;
 }
 
-interface PeerInfo {
+/** What the service keeps about a connected peer. */
+interface PeerState {
+  /** Its last digest, restricted to writers this node knows. */
   version: VersionVector;
-  seen: number;
+  /** Its last digest named changes of writers this node does not know. */
+  ahead: boolean;
+  /** When it was last answered (ms), and the digest waiting for its turn. */
+  answeredAt: number;
+  waiting?: VersionVector;
+  timer?: ReturnType<typeof setTimeout>;
+  /** When this node last sent it a digest in reply to one (ms). */
+  askedAt: number;
 }
 
 const OPS = 1;
 const DIGEST = 2;
+/** The most rows a digest may have. */
+const MAX_DIGEST_ROWS = 100_000;
+/** The most peers whose anti-entropy state is kept at once. */
+const MAX_PEER_STATES = 256;
+/** One message of an answer: kept deltas, the range they complete, the head. */
+type Part = [HeldDelta[], [string, number, number] | null, HeldDelta?];
+
+/** Stands for a peer that has changes this node does not know of. */
+const AHEAD_OF_US: VersionVector = { "\u0000ahead": 1 };
 
 /**
  * Keeps the shared context converged over a {@linkcode ContextTransport}.
@@ -158,7 +220,7 @@ export class ContextSync {
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #interval: ReturnType<typeof setInterval> | undefined;
   #pending = new Set<Promise<unknown>>();
-  #peers = new Map<string, PeerInfo>();
+  #peers = new Map<string, PeerState>();
   #dirty = false;
   #saving: Promise<void> | undefined;
   #stats = {
@@ -169,9 +231,13 @@ export class ContextSync {
     rejectedMalformed: 0,
     rejectedClock: 0,
     rejectedUnauthorized: 0,
+    rejectedQuota: 0,
+    rejectedIndirect: 0,
+    digestsDeferred: 0,
     publishFailures: 0,
     digestsSent: 0,
     offersSent: 0,
+    answersCut: 0,
     saveErrors: 0,
     tombstonesCollected: 0,
   };
@@ -189,6 +255,9 @@ export class ContextSync {
       maxDeltaBytes: 65_536,
       maxMessageBytes: 262_144,
       maxClockSkewMs: 60_000,
+      maxWriterBytes: 4_194_304,
+      answerIntervalMs: 1000,
+      maxAnswerBytes: 1_048_576,
       tombstoneHorizonMs: 604_800_000,
       now: Date.now,
       ...options,
@@ -198,6 +267,8 @@ export class ContextSync {
         "antiEntropyIntervalMs",
         "maxDeltaBytes",
         "maxMessageBytes",
+        "maxWriterBytes",
+        "maxAnswerBytes",
         "tombstoneHorizonMs",
       ] as const
     ) {
@@ -205,10 +276,14 @@ export class ContextSync {
         throw new RangeError(`${k} must be a positive number`);
       }
     }
-    if (!(this.#o.connectSyncDelayMs >= 0) || !(this.#o.maxClockSkewMs >= 0)) {
-      throw new RangeError(
-        "connectSyncDelayMs and maxClockSkewMs must be >= 0",
-      );
+    for (
+      const k of [
+        "connectSyncDelayMs",
+        "maxClockSkewMs",
+        "answerIntervalMs",
+      ] as const
+    ) {
+      if (!(this.#o[k] >= 0)) throw new RangeError(`${k} must be >= 0`);
     }
     if (this.#o.maxMessageBytes < this.#o.maxDeltaBytes + 1024) {
       throw new RangeError(
@@ -227,10 +302,12 @@ export class ContextSync {
     if (this.#running) return;
     const t = this.#o.transport;
     const docOptions = {
-      replicaId: t.localPeerId,
+      // A new epoch each start: see "Writers" in the module doc.
+      replicaId: newWriterId(t.localPeerId, this.#o.now()),
       now: this.#o.now,
       maxSkewMs: this.#o.maxClockSkewMs,
       maxDeltaBytes: this.#o.maxDeltaBytes,
+      maxWriterBytes: this.#o.maxWriterBytes,
       tombstoneHorizonMs: this.#o.tombstoneHorizonMs,
     };
     const saved = await this.#o.store?.load();
@@ -239,18 +316,26 @@ export class ContextSync {
       : new ContextDoc(docOptions);
     this.#running = true;
     this.#unsubs.push(
-      t.subscribe(this.#o.topic, (m) => this.#track(this.#receive(m))),
+      t.subscribe(this.#o.topic, (m) => this.#track(this.#receive(m, false))),
     );
-    this.#unsubs.push(t.onPeerConnected(() => {
-      // Once soon, and once more after GossipSub has exchanged subscriptions.
-      this.#scheduleDigest(this.#o.connectSyncDelayMs);
-      this.#scheduleDigest(this.#o.connectSyncDelayMs + 1500);
+    this.#unsubs.push(
+      t.onDirect((m) => this.#track(this.#receive(m, true))),
+    );
+    this.#unsubs.push(t.onPeerConnected((peer) => {
+      // Once soon, and once more in case its service was not up yet.
+      this.#scheduleDigest(peer, this.#o.connectSyncDelayMs);
+      this.#scheduleDigest(peer, this.#o.connectSyncDelayMs + 1500);
     }));
     this.#interval = setInterval(
       () => this.#round(),
       this.#o.antiEntropyIntervalMs,
     );
-    if (t.connectedPeers().length > 0) this.#scheduleDigest(0);
+    for (const peer of t.connectedPeers()) this.#scheduleDigest(peer, 0);
+  }
+
+  /** This node's writer id in this run: its peer id and a fresh epoch. */
+  get writerId(): string {
+    return this.#docOrThrow().replicaId;
   }
 
   /** Stops timers, unsubscribes, waits for in-flight work, and flushes the store. */
@@ -260,6 +345,8 @@ export class ContextSync {
     clearInterval(this.#interval);
     for (const id of this.#timers) clearTimeout(id);
     this.#timers.clear();
+    for (const p of this.#peers.values()) clearTimeout(p.timer);
+    this.#peers.clear();
     for (const u of this.#unsubs.splice(0)) {
       try {
         u();
@@ -281,7 +368,8 @@ export class ContextSync {
    * @returns The dotted paths that changed.
    * @throws {NotStartedError} Not started.
    * @throws {InvalidPathError} A key is empty, contains a dot, or too deep.
-   * @throws {TooLargeError} The delta is over `maxDeltaBytes`.
+   * @throws {TooLargeError} The delta is over `maxDeltaBytes`, or this
+   * node's kept changes would pass `maxWriterBytes`.
    */
   updateContext(patch: JsonObject): Promise<string[]> {
     return this.#local((doc) => doc.update(patch));
@@ -326,11 +414,7 @@ export class ContextSync {
     const doc = this.#docOrThrow();
     const { delta, changedPaths } = change(doc);
     if (!delta) return [];
-    const held = doc.deltasSince(
-      { [delta.writer]: delta.seq - 1 },
-      delta.writer,
-    )
-      .find((h) => h.delta.seq === delta.seq)!;
+    const held = doc.head(delta.writer)!;
     held.proof = await this.#o.transport.sign(held.bytes);
     if (changedPaths.length > 0) {
       this.#o.emit({
@@ -340,7 +424,7 @@ export class ContextSync {
         changedPaths,
       });
     }
-    this.#publish(encode([OPS, [[held.bytes, held.proof]], null]), false);
+    this.#publish(encode([OPS, [[held.bytes, held.proof]], null]));
     await this.#persist(true);
     return changedPaths;
   }
@@ -377,6 +461,7 @@ export class ContextSync {
       ...this.#stats,
       heldDeltas: d.heldDeltas,
       tombstones: d.tombstones,
+      peerStates: this.#peers.size,
     };
   }
 
@@ -392,9 +477,8 @@ export class ContextSync {
     p.finally(() => this.#pending.delete(p));
   }
 
-  #publish(data: Uint8Array, isOffer: boolean): void {
+  #publish(data: Uint8Array): void {
     if (!this.#running) return;
-    if (isOffer) this.#stats.offersSent++;
     this.#track(
       this.#o.transport.publish(this.#o.topic, data).catch(() => {
         this.#stats.publishFailures++;
@@ -402,40 +486,59 @@ export class ContextSync {
     );
   }
 
-  #scheduleDigest(delay: number): void {
+  #send(peer: PeerId, data: Uint8Array): void {
+    if (!this.#running) return;
+    this.#track(
+      this.#o.transport.send(peer, data).catch(() => {
+        this.#stats.publishFailures++;
+      }),
+    );
+  }
+
+  #scheduleDigest(peer: PeerId, delay: number): void {
     if (!this.#running) return;
     const id = setTimeout(() => {
       this.#timers.delete(id);
-      this.#sendDigest();
+      this.#sendDigest(peer);
     }, delay);
     this.#timers.add(id);
   }
 
-  #sendDigest(): void {
+  #sendDigest(peer: PeerId): void {
     const doc = this.#doc;
     if (!this.#running || !doc) return;
     this.#stats.digestsSent++;
-    this.#publish(encode([DIGEST, Object.entries(doc.version())]), false);
+    this.#send(peer, encode([DIGEST, Object.entries(doc.version())]));
   }
 
   #round(): void {
     const doc = this.#doc;
     if (!this.#running || !doc) return;
     this.#signMissing(doc);
-    if (this.#o.transport.connectedPeers().length > 0) this.#sendDigest();
-    // Garbage collection over the replicas we know of.
-    const horizon = this.#o.now() - this.#o.tombstoneHorizonMs;
-    const self = this.#o.transport.localPeerId as string;
+    const connected = new Set<string>(this.#o.transport.connectedPeers());
+    // Anti-entropy state is kept for connected peers only.
+    for (const [peer, state] of this.#peers) {
+      if (!connected.has(peer)) {
+        clearTimeout(state.timer);
+        this.#peers.delete(peer);
+      }
+    }
+    for (const peer of connected) this.#sendDigest(peer as PeerId);
+    // Garbage collection over the replicas we know of: every peer that has
+    // written, with its last digest if it is connected (else nothing known,
+    // which keeps its tombstones until the horizon).
+    const selfPeer = this.#o.transport.localPeerId as string;
     const known: VersionVector[] = [];
-    const writers = new Set([
-      ...Object.keys(doc.version()),
-      ...this.#peers.keys(),
-    ]);
-    for (const w of writers) {
-      if (w === self) continue;
-      const info = this.#peers.get(w);
-      if (info && info.seen < horizon) continue; // silent past the horizon: presumed gone
-      known.push(info?.version ?? {});
+    const seen = new Set<string>();
+    for (const w of [...Object.keys(doc.version()), ...this.#peers.keys()]) {
+      const peer = writerPeer(w);
+      if (peer === selfPeer || seen.has(peer)) continue;
+      seen.add(peer);
+      const state = this.#peers.get(peer);
+      // A peer that has changes we do not know of is never dominated.
+      known.push(
+        state === undefined ? {} : state.ahead ? AHEAD_OF_US : state.version,
+      );
     }
     const n = doc.collectGarbage(known);
     if (n > 0) {
@@ -446,7 +549,7 @@ export class ContextSync {
 
   /** Signs own deltas whose signing failed (they are never sent unsigned). */
   #signMissing(doc: ContextDoc): void {
-    const self = this.#o.transport.localPeerId as string;
+    const self = doc.replicaId;
     for (const held of doc.deltasSince({}, self)) {
       if (held.proof) continue;
       this.#track(
@@ -458,7 +561,7 @@ export class ContextSync {
     }
   }
 
-  async #receive(m: TransportMessage): Promise<void> {
+  async #receive(m: TransportMessage, direct: boolean): Promise<void> {
     try {
       if (!this.#running) return;
       if (
@@ -466,6 +569,10 @@ export class ContextSync {
         m.data.length > this.#o.maxMessageBytes
       ) {
         this.#stats.rejectedTooLarge++;
+        return;
+      }
+      if (direct && !this.#o.transport.connectedPeers().includes(m.from)) {
+        this.#stats.rejectedIndirect++;
         return;
       }
       let msg: unknown;
@@ -479,9 +586,15 @@ export class ContextSync {
         this.#stats.rejectedMalformed++;
         return;
       }
-      if (msg[0] === DIGEST) this.#onDigest(m.from, msg[1]);
-      else if (msg[0] === OPS) await this.#onOps(msg[1], msg[2]);
-      else this.#stats.rejectedMalformed++;
+      if (msg[0] === DIGEST) {
+        if (direct) this.#onDigest(m.from, msg[1]);
+        else this.#stats.rejectedIndirect++;
+      } else if (msg[0] === OPS) {
+        await this.#onOps(msg[1], msg[2], msg[4], direct ? m.from : undefined);
+        if (direct && msg[3] === 1 && this.#running) {
+          this.#sendDigest(m.from); // the answer was cut: ask for the rest
+        }
+      } else this.#stats.rejectedMalformed++;
     } catch {
       this.#stats.rejectedMalformed++; // never throw out of the receive loop
     }
@@ -489,38 +602,113 @@ export class ContextSync {
 
   #onDigest(from: PeerId, rows: unknown): void {
     const doc = this.#doc!;
-    if (!Array.isArray(rows) || rows.length > 100_000) {
+    if (!Array.isArray(rows) || rows.length > MAX_DIGEST_ROWS) {
       this.#stats.rejectedMalformed++;
       return;
     }
+    const own = doc.version();
+    // Only writers we know are kept: nothing else can be offered.
     const version: Record<string, number> = {};
+    let ahead = false;
     for (const row of rows) {
       if (
         !Array.isArray(row) || typeof row[0] !== "string" ||
-        !Number.isSafeInteger(row[1]) ||
-        row[1] < 0
+        !Number.isSafeInteger(row[1]) || row[1] < 0 || row[1] > MAX_SEQ
       ) {
         this.#stats.rejectedMalformed++;
         return;
       }
-      version[row[0]] = row[1];
+      const [w, n] = row as [string, number];
+      if (n > (own[w] ?? 0)) ahead = true;
+      if (own[w] !== undefined) version[w] = n;
     }
-    this.#peers.set(from, { version, seen: this.#o.now() });
-    for (const offer of doc.offer(version)) this.#sendOffer(offer);
-    // The sender has changes we lack: ask for them with our own digest.
-    const own = doc.version();
-    if (Object.entries(version).some(([w, n]) => n > (own[w] ?? 0))) {
-      this.#sendDigest();
+    let state = this.#peers.get(from);
+    if (state === undefined) {
+      if (this.#peers.size >= MAX_PEER_STATES) {
+        this.#stats.rejectedIndirect++;
+        return;
+      }
+      state = { version, ahead, answeredAt: -Infinity, askedAt: -Infinity };
+      this.#peers.set(from, state);
+    }
+    state.version = version;
+    state.ahead = ahead;
+    this.#answerWhenDue(from, state, version);
+    // The sender has changes we lack: ask for them with our own digest
+    // (at most once per interval, so two nodes never ping-pong digests).
+    const now = this.#o.now();
+    if (ahead && now - state.askedAt >= this.#o.answerIntervalMs) {
+      state.askedAt = now;
+      this.#sendDigest(from);
     }
   }
 
-  #sendOffer(offer: Offer): void {
+  /** Answers `version` now, or once `answerIntervalMs` has passed since the last answer. */
+  #answerWhenDue(peer: PeerId, state: PeerState, version: VersionVector): void {
+    const wait = state.answeredAt + this.#o.answerIntervalMs - this.#o.now();
+    if (wait <= 0 && state.timer === undefined) {
+      state.answeredAt = this.#o.now();
+      this.#answer(peer, version);
+      return;
+    }
+    this.#stats.digestsDeferred++;
+    state.waiting = version; // only the latest digest is answered
+    if (state.timer !== undefined) return;
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      const v = state.waiting;
+      state.waiting = undefined;
+      if (!v || !this.#running || this.#peers.get(peer) !== state) return;
+      state.answeredAt = this.#o.now();
+      this.#answer(peer, v);
+    }, Math.max(0, wait));
+  }
+
+  /** Sends `peer` what it lacks, at most `maxAnswerBytes` of deltas. */
+  #answer(peer: PeerId, version: VersionVector): void {
+    const messages: Part[] = [];
+    let budget = this.#o.maxAnswerBytes;
+    let cut = false;
+    for (const offer of this.#doc!.offer(version)) {
+      const parts = this.#splitOffer(offer);
+      for (const part of parts) {
+        const cost = part[0].reduce((n, d) => n + d.bytes.length, 0);
+        if (cost > budget && messages.length > 0) {
+          cut = true;
+          break;
+        }
+        budget -= cost;
+        messages.push(part);
+      }
+      if (cut) break;
+    }
+    if (cut) this.#stats.answersCut++;
+    messages.forEach(([batch, range, head], i) => {
+      this.#stats.offersSent++;
+      const more = cut && i === messages.length - 1 ? 1 : 0;
+      this.#send(
+        peer,
+        encode([
+          OPS,
+          batch.map((d) => [d.bytes, d.proof]),
+          range,
+          more,
+          head ? [head.bytes, head.proof] : null,
+        ]),
+      );
+    });
+  }
+
+  /**
+   * One writer's offer as messages under the size limit. Each carries the
+   * range it completes: (from, to] where every kept delta of that range is
+   * in the message, and `to` never exceeds what we have fully seen.
+   */
+  #splitOffer(offer: Offer): Part[] {
     // Our own newest deltas may not be signed yet: never claim a range over them.
-    const complete = offer.deltas.every((d) => d.proof);
+    const complete = offer.deltas.every((d) => d.proof) &&
+      (offer.head === undefined || offer.head.proof !== undefined);
     const ready = offer.deltas.filter((d) => d.proof);
-    // Split into messages under the size limit. Each message carries the
-    // range it completes: (from, to] where every kept delta of that range is
-    // in the message, and `to` never exceeds what we have fully seen.
     const limit = this.#o.maxMessageBytes - 256;
     const chunks: HeldDelta[][] = [[]];
     let size = 0;
@@ -533,22 +721,30 @@ export class ContextSync {
       chunks[chunks.length - 1].push(d);
       size += cost;
     }
+    const out: Part[] = [];
     let from = offer.from;
     chunks.forEach((batch, i) => {
-      const to = i === chunks.length - 1
+      const last = i === chunks.length - 1;
+      const to = last
         ? offer.to
         : Math.min(batch[batch.length - 1].delta.seq, offer.to);
-      const range = complete && to > from ? [offer.writer, from, to] : null;
+      const range: [string, number, number] | null = complete && to > from
+        ? [offer.writer, from, to]
+        : null;
       if (batch.length === 0 && !range) return;
-      this.#publish(
-        encode([OPS, batch.map((d) => [d.bytes, d.proof]), range]),
-        true,
-      );
+      out.push([batch, range, last && range ? offer.head : undefined]);
       if (range) from = to;
     });
+    return out;
   }
 
-  async #onOps(items: unknown, range: unknown): Promise<void> {
+  /** `via`: the neighbour that sent an answer directly; undefined for gossip. */
+  async #onOps(
+    items: unknown,
+    range: unknown,
+    head: unknown,
+    via: PeerId | undefined,
+  ): Promise<void> {
     const doc = this.#doc!;
     if (!Array.isArray(items)) {
       this.#stats.rejectedMalformed++;
@@ -563,16 +759,58 @@ export class ContextSync {
       else if (ok === false) allOk = false;
     }
     if (range !== null && range !== undefined) {
-      if (
+      if (via === undefined) {
+        this.#stats.rejectedIndirect++; // ranges only from a neighbour's answer
+      } else if (
         Array.isArray(range) && typeof range[0] === "string" &&
-        Number.isSafeInteger(range[1]) && Number.isSafeInteger(range[2])
+        Number.isSafeInteger(range[1]) && Number.isSafeInteger(range[2]) &&
+        range[1] >= 0 && range[2] <= MAX_SEQ
       ) {
+        if (head != null && !(await this.#proveHead(doc, range[0], head))) {
+          allOk = false;
+        }
         if (allOk && doc.joinRange(range[0], range[1], range[2])) {
           changed = true;
         }
       } else this.#stats.rejectedMalformed++;
     }
     if (changed) this.#persist(false).catch(() => {});
+  }
+
+  /** Checks and records an answer's head (see `Offer.head`); false when refused. */
+  async #proveHead(
+    doc: ContextDoc,
+    writer: string,
+    item: unknown,
+  ): Promise<boolean> {
+    if (
+      !Array.isArray(item) || !(item[0] instanceof Uint8Array) ||
+      !(item[1] instanceof Uint8Array) || item[0].length > this.#o.maxDeltaBytes
+    ) {
+      this.#stats.rejectedMalformed++;
+      return false;
+    }
+    const [bytes, proof] = item as [Uint8Array, Uint8Array];
+    let delta;
+    try {
+      delta = decodeDelta(bytes);
+    } catch (error) {
+      if (!(error instanceof InvalidPathError)) throw error;
+      this.#stats.rejectedMalformed++;
+      return false;
+    }
+    if (delta.writer !== writer) {
+      this.#stats.rejectedMalformed++;
+      return false;
+    }
+    if (delta.seq <= doc.top(writer)) return true;
+    const peer = writerPeer(writer) as PeerId;
+    if (!(await this.#o.transport.verify(peer, bytes, proof))) {
+      this.#stats.rejectedForged++;
+      return false;
+    }
+    doc.proveHead(bytes, proof);
+    return true;
   }
 
   /** @returns "changed" when merged, true when harmless, false when refused. */
@@ -601,14 +839,14 @@ export class ContextSync {
       this.#stats.duplicates++;
       return true;
     }
-    const writer = delta.writer as PeerId;
-    if (!(await this.#o.transport.verify(writer, bytes, proof))) {
+    const peer = writerPeer(delta.writer) as PeerId;
+    if (!(await this.#o.transport.verify(peer, bytes, proof))) {
       this.#stats.rejectedForged++;
       return false;
     }
     if (this.#o.canWrite) {
       for (const e of delta.entries) {
-        if (!this.#o.canWrite(writer, e.path.join("."))) {
+        if (!this.#o.canWrite(peer, e.path.join("."))) {
           this.#stats.rejectedUnauthorized++;
           return false;
         }
@@ -620,6 +858,10 @@ export class ContextSync {
       this.#stats.rejectedClock++;
       return false;
     }
+    if (result.status === "quota") {
+      this.#stats.rejectedQuota++;
+      return false;
+    }
     if (result.status === "duplicate") {
       this.#stats.duplicates++;
       return true;
@@ -628,7 +870,7 @@ export class ContextSync {
     if (result.changedPaths.length > 0) {
       this.#o.emit({
         type: "contextUpdated",
-        peerId: writer,
+        peerId: peer,
         context: doc.toJSON(),
         changedPaths: result.changedPaths,
       });

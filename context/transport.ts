@@ -9,6 +9,11 @@
  *   claim made by the payload.
  * - `publish` may reject (no peer subscribed, not started): ContextSync
  *   catches, counts and retries later through anti-entropy.
+ * - `send` delivers to one connected peer only (a direct stream, not
+ *   gossip), and `onDirect` handlers receive such messages with `from` set
+ *   to the authenticated peer at the other end of the connection. Anti-entropy
+ *   (digests and the answers to them) runs over these, so that one peer's
+ *   digest is answered to that peer alone.
  * - `sign` signs with this node's own Ed25519 key; `verify(peerId, ...)`
  *   checks a signature against the public key inlined in `peerId` (an Ed25519
  *   peer id, `12D3KooW...`) and resolves `false` (never throws) when the key
@@ -44,6 +49,8 @@ export interface TransportMessage {
  *   subscribe: () => () => {},
  *   onPeerConnected: () => () => {},
  *   connectedPeers: () => [],
+ *   send: () => Promise.reject(new Error("no peers")),
+ *   onDirect: () => () => {},
  *   sign: (data) => Promise.resolve(data.slice(0, 1)),
  *   verify: () => Promise.resolve(false),
  * };
@@ -74,6 +81,17 @@ export interface ContextTransport {
   onPeerConnected(handler: (peerId: PeerId) => void): () => void;
   /** The peers currently connected. */
   connectedPeers(): PeerId[];
+  /**
+   * Sends `data` to one connected peer directly (not gossiped). May reject
+   * (not connected, the peer does not run the context); the caller handles it.
+   */
+  send(peer: PeerId, data: Uint8Array): Promise<void>;
+  /**
+   * Receives the messages peers `send` to this node, each with the
+   * authenticated peer it came from. Returns a function that removes the
+   * handler.
+   */
+  onDirect(handler: (message: TransportMessage) => void): () => void;
   /** Signs `data` with this node's Ed25519 private key. */
   sign(data: Uint8Array): Promise<Uint8Array>;
   /**

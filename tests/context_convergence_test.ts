@@ -98,6 +98,7 @@ function pull(to: ContextDoc, from: ContextDoc, asked: ContextDoc = to): void {
     for (const d of offer.deltas) {
       if (to.merge(d.bytes).status === "clock-ahead") ok = false;
     }
+    if (offer.head) to.proveHead(offer.head.bytes);
     if (ok) to.joinRange(offer.writer, offer.from, offer.to);
   }
 }

@@ -29,6 +29,7 @@ interface Member {
   up: boolean;
   group: number;
   subs: Map<string, Set<(m: TransportMessage) => void>>;
+  direct: Set<(m: TransportMessage) => void>;
   connected: Set<(p: PeerId) => void>;
 }
 
@@ -40,6 +41,9 @@ export class MemoryNetwork {
   #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly options: Required<MemoryNetworkOptions>;
   delivered = 0;
+  /** Messages and bytes sent (gossip per receiver, and direct). */
+  sent = 0;
+  sentBytes = 0;
 
   constructor(options: MemoryNetworkOptions = {}) {
     this.options = {
@@ -69,6 +73,7 @@ export class MemoryNetwork {
       up: true,
       group: 0,
       subs: new Map(),
+      direct: new Set(),
       connected: new Set(),
     };
     const old = this.#members.get(id);
@@ -124,20 +129,42 @@ export class MemoryNetwork {
       return Promise.reject(new Error("no peers subscribed to topic"));
     }
     for (const o of targets) {
-      if (this.#rng() < this.options.drop) continue;
-      const copies = this.#rng() < this.options.duplicate ? 2 : 1;
-      for (let i = 0; i < copies; i++) {
-        const delay = Math.floor(this.#rng() * (this.options.maxDelayMs + 1));
-        this.#later(() => {
-          if (!o.up || !m.up || o.group !== m.group) return;
-          this.delivered++;
-          for (const h of o.subs.get(topic) ?? []) {
-            h({ from: m.id, data: data.slice() });
-          }
-        }, delay);
-      }
+      this.sent++;
+      this.sentBytes += data.length;
+      this.#deliver(m, o, () => o.subs.get(topic) ?? [], data);
     }
     return Promise.resolve();
+  }
+
+  /** A direct message to one peer (same loss, duplication and delay). */
+  send(m: Member, to: PeerId, data: Uint8Array): Promise<void> {
+    if (!m.up) return Promise.reject(new Error("not started"));
+    const o = this.#members.get(to);
+    if (!o || !o.up || o.group !== m.group || o.direct.size === 0) {
+      return Promise.reject(new Error("not connected"));
+    }
+    this.sent++;
+    this.sentBytes += data.length;
+    this.#deliver(m, o, () => o.direct, data);
+    return Promise.resolve();
+  }
+
+  #deliver(
+    m: Member,
+    o: Member,
+    handlers: () => Iterable<(m: TransportMessage) => void>,
+    data: Uint8Array,
+  ): void {
+    if (this.#rng() < this.options.drop) return;
+    const copies = this.#rng() < this.options.duplicate ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const delay = Math.floor(this.#rng() * (this.options.maxDelayMs + 1));
+      this.#later(() => {
+        if (!o.up || !m.up || o.group !== m.group) return;
+        this.delivered++;
+        for (const h of handlers()) h({ from: m.id, data: data.slice() });
+      }, delay);
+    }
   }
 
   async sign(m: Member, data: Uint8Array): Promise<Uint8Array> {
@@ -198,6 +225,13 @@ export class MemoryTransport implements ContextTransport {
   }
   connectedPeers(): PeerId[] {
     return this.network.connectedPeers(this.member);
+  }
+  send(peer: PeerId, data: Uint8Array): Promise<void> {
+    return this.network.send(this.member, peer, data);
+  }
+  onDirect(handler: (m: TransportMessage) => void): () => void {
+    this.member.direct.add(handler);
+    return () => this.member.direct.delete(handler);
   }
   sign(data: Uint8Array): Promise<Uint8Array> {
     return Promise.resolve(this.network.sign(this.member, data));
