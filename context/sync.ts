@@ -709,7 +709,10 @@ export class ContextSync {
     const complete = offer.deltas.every((d) => d.proof) &&
       (offer.head === undefined || offer.head.proof !== undefined);
     const ready = offer.deltas.filter((d) => d.proof);
-    const limit = this.#o.maxMessageBytes - 256;
+    const limit = Math.min(
+      this.#o.maxMessageBytes - 256,
+      this.#o.maxAnswerBytes,
+    );
     const chunks: HeldDelta[][] = [[]];
     let size = 0;
     for (const d of ready) {
