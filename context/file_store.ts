@@ -7,7 +7,13 @@
  * @module
  */
 
+import { sha256 } from "@noble/hashes/sha2.js";
 import type { ContextStore } from "./store.ts";
+
+/** Each log record: 4 bytes of length, 8 of SHA-256 of the body, the body. */
+const RECORD_HEADER = 12;
+/** The largest log record read back. */
+const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
 /** Options of {@linkcode FileContextStore}. */
 export interface FileContextStoreOptions {
@@ -18,9 +24,12 @@ export interface FileContextStoreOptions {
 }
 
 /**
- * Keeps the context snapshot in `<dir>/context.bin`. `save` writes a
- * temporary file in the same directory, flushes it to disk, and renames it
- * over the old one, so a crash leaves either the old or the new snapshot.
+ * Keeps the context snapshot in `<dir>/context.bin` and the changes since in
+ * `<dir>/context.bin.log`. `save` writes a temporary file in the same
+ * directory, flushes it to disk, renames it over the old one (so a crash
+ * leaves either the old or the new snapshot), then empties the log.
+ * `append` adds one checksummed record to the log and flushes it; a torn or
+ * damaged tail (a crash in the middle of an append) is cut off at `loadLog`.
  *
  * @example
  * ```ts ignore
@@ -36,6 +45,8 @@ export interface FileContextStoreOptions {
 export class FileContextStore implements ContextStore {
   /** The snapshot file's path. */
   readonly path: string;
+  /** The log file's path. */
+  readonly logPath: string;
   readonly #dir: string;
   #chain: Promise<void> = Promise.resolve();
 
@@ -53,6 +64,7 @@ export class FileContextStore implements ContextStore {
     }
     this.#dir = options.dir.replace(/\/+$/, "") || "/";
     this.path = `${this.#dir}/${name}`;
+    this.logPath = `${this.path}.log`;
   }
 
   /**
@@ -82,6 +94,7 @@ export class FileContextStore implements ContextStore {
     }`;
     await this.#chain;
     await Deno.rename(this.path, aside);
+    await Deno.rename(this.logPath, `${aside}.log`).catch(() => {});
     return aside;
   }
 
@@ -101,9 +114,75 @@ export class FileContextStore implements ContextStore {
     }
   }
 
-  /** Writes `snapshot` atomically (temp file, fsync, rename). Saves run one at a time. */
+  /**
+   * Writes `snapshot` atomically (temp file, fsync, rename), then empties
+   * the log. Saves and appends run one at a time, in call order.
+   */
   save(snapshot: Uint8Array): Promise<void> {
-    const run = this.#chain.then(() => this.#write(snapshot));
+    return this.#queue(async () => {
+      await this.#write(snapshot);
+      await Deno.remove(this.logPath).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+    });
+  }
+
+  /** Appends one checksummed record to the log and flushes it to disk. */
+  append(record: Uint8Array): Promise<void> {
+    return this.#queue(async () => {
+      await Deno.mkdir(this.#dir, { recursive: true });
+      const frame = new Uint8Array(RECORD_HEADER + record.length);
+      new DataView(frame.buffer).setUint32(0, record.length);
+      frame.set(sha256(record).subarray(0, 8), 4);
+      frame.set(record, RECORD_HEADER);
+      const file = await Deno.open(this.logPath, {
+        append: true,
+        create: true,
+      });
+      try {
+        let done = 0;
+        while (done < frame.length) {
+          done += await file.write(frame.subarray(done));
+        }
+        await file.syncData();
+      } finally {
+        file.close();
+      }
+    });
+  }
+
+  /**
+   * Reads the log: the records appended since the last save, oldest first.
+   * A torn or damaged tail is cut off (and truncated on disk, so that later
+   * appends follow the last good record).
+   */
+  async loadLog(): Promise<Uint8Array[]> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(this.logPath);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    }
+    const records: Uint8Array[] = [];
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    let at = 0;
+    while (at + RECORD_HEADER <= bytes.length) {
+      const n = view.getUint32(at);
+      const end = at + RECORD_HEADER + n;
+      if (n > MAX_RECORD_BYTES || end > bytes.length) break;
+      const body = bytes.subarray(at + RECORD_HEADER, end);
+      const sum = sha256(body);
+      if (!sum.subarray(0, 8).every((b, i) => bytes[at + 4 + i] === b)) break;
+      records.push(body.slice());
+      at = end;
+    }
+    if (at < bytes.length) await Deno.truncate(this.logPath, at);
+    return records;
+  }
+
+  #queue(job: () => Promise<void>): Promise<void> {
+    const run = this.#chain.then(job);
     this.#chain = run.catch(() => {});
     return run;
   }

@@ -7,9 +7,15 @@
  */
 
 /**
- * Persistence for one replica's state, as one opaque snapshot.
+ * Persistence for one replica's state: an opaque snapshot, and (optionally)
+ * a log of records appended after it, so that a change costs one small
+ * append rather than a rewrite of the whole snapshot.
  * `save` must be atomic: after a crash, `load` returns either the previous
- * snapshot or the new one, never a torn mix.
+ * snapshot or the new one, never a torn mix. `save` also empties the log
+ * (the records it held are in the new snapshot); a crash between the two may
+ * leave old records, which the replica replays harmlessly. `loadLog` returns
+ * the records appended since the last `save`, in order, and drops a torn or
+ * damaged tail.
  *
  * @example
  * ```ts
@@ -22,8 +28,12 @@
 export interface ContextStore {
   /** Resolves the last saved snapshot, or `undefined` when none exists. */
   load(): Promise<Uint8Array | undefined>;
-  /** Replaces the saved snapshot atomically. */
+  /** Replaces the saved snapshot atomically, and empties the log. */
   save(snapshot: Uint8Array): Promise<void>;
+  /** Appends one record to the log, durably. Optional: without it, every change saves a snapshot. */
+  append?(record: Uint8Array): Promise<void>;
+  /** The records appended since the last `save`, oldest first. */
+  loadLog?(): Promise<Uint8Array[]>;
 }
 
 /**
@@ -38,8 +48,11 @@ export interface ContextStore {
  */
 export class MemoryContextStore implements ContextStore {
   #snapshot: Uint8Array | undefined;
+  #log: Uint8Array[] = [];
   /** How many times `save` was called. */
   saves = 0;
+  /** How many times `append` was called. */
+  appends = 0;
 
   /**
    * Reads the last snapshot.
@@ -55,7 +68,26 @@ export class MemoryContextStore implements ContextStore {
    */
   save(snapshot: Uint8Array): Promise<void> {
     this.#snapshot = snapshot.slice();
+    this.#log = [];
     this.saves++;
     return Promise.resolve();
+  }
+
+  /**
+   * Keeps a record after the snapshot.
+   * @param record The bytes to keep (copied).
+   */
+  append(record: Uint8Array): Promise<void> {
+    this.#log.push(record.slice());
+    this.appends++;
+    return Promise.resolve();
+  }
+
+  /**
+   * The records kept since the last `save`.
+   * @returns Copies, oldest first.
+   */
+  loadLog(): Promise<Uint8Array[]> {
+    return Promise.resolve(this.#log.map((r) => r.slice()));
   }
 }

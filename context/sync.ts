@@ -190,6 +190,13 @@ const DIGEST = 2;
 const MAX_DIGEST_ROWS = 100_000;
 /** The most peers whose anti-entropy state is kept at once. */
 const MAX_PEER_STATES = 256;
+/** Log records (see ContextStore.append): a merged delta, a joined range, a proven head. */
+const LOG_DELTA = 0;
+const LOG_RANGE = 1;
+const LOG_HEAD = 2;
+/** The log is compacted into a snapshot once it is larger than this and the snapshot. */
+const MIN_COMPACT_BYTES = 1_048_576;
+
 /** One message of an answer: kept deltas, the range they complete, the head. */
 type Part = [HeldDelta[], [string, number, number] | null, HeldDelta?];
 
@@ -221,8 +228,10 @@ export class ContextSync {
   #interval: ReturnType<typeof setInterval> | undefined;
   #pending = new Set<Promise<unknown>>();
   #peers = new Map<string, PeerState>();
-  #dirty = false;
-  #saving: Promise<void> | undefined;
+  #disk: Promise<void> = Promise.resolve();
+  #snapshotRun: Promise<void> | undefined;
+  #snapshotBytes = 0;
+  #logBytes = 0;
   #stats = {
     deltasMerged: 0,
     duplicates: 0,
@@ -310,10 +319,15 @@ export class ContextSync {
       maxWriterBytes: this.#o.maxWriterBytes,
       tombstoneHorizonMs: this.#o.tombstoneHorizonMs,
     };
-    const saved = await this.#o.store?.load();
-    this.#doc = saved
+    const store = this.#o.store;
+    const saved = await store?.load();
+    const log = (await store?.loadLog?.()) ?? [];
+    const doc = this.#doc = saved
       ? ContextDoc.restore(saved, docOptions)
       : new ContextDoc(docOptions);
+    for (const record of log) replay(doc, record);
+    this.#snapshotBytes = saved?.length ?? 0;
+    this.#logBytes = log.reduce((n, r) => n + r.length, 0);
     this.#running = true;
     this.#unsubs.push(
       t.subscribe(this.#o.topic, (m) => this.#track(this.#receive(m, false))),
@@ -353,7 +367,9 @@ export class ContextSync {
       } catch { /* the transport may already be down */ }
     }
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-    if (this.#saving) await this.#saving.catch(() => {});
+    // A clean stop leaves one snapshot and no log: the next start is quick.
+    if (this.#logBytes > 0) await this.#persist(false);
+    await this.#disk;
   }
 
   #docOrThrow(): ContextDoc {
@@ -425,7 +441,7 @@ export class ContextSync {
       });
     }
     this.#publish(encode([OPS, [[held.bytes, held.proof]], null]));
-    await this.#persist(true);
+    await this.#record([LOG_DELTA, held.bytes, held.proof], true);
     return changedPaths;
   }
 
@@ -754,12 +770,9 @@ export class ContextSync {
       return;
     }
     let allOk = true;
-    let changed = false;
     for (const item of items) {
       if (!this.#running) return;
-      const ok = await this.#onDelta(doc, item);
-      if (ok === "changed") changed = true;
-      else if (ok === false) allOk = false;
+      if (!(await this.#onDelta(doc, item))) allOk = false;
     }
     if (range !== null && range !== undefined) {
       if (via === undefined) {
@@ -773,11 +786,10 @@ export class ContextSync {
           allOk = false;
         }
         if (allOk && doc.joinRange(range[0], range[1], range[2])) {
-          changed = true;
+          this.#record([LOG_RANGE, range[0], range[1], range[2]], false);
         }
       } else this.#stats.rejectedMalformed++;
     }
-    if (changed) this.#persist(false).catch(() => {});
   }
 
   /** Checks and records an answer's head (see `Offer.head`); false when refused. */
@@ -812,12 +824,14 @@ export class ContextSync {
       this.#stats.rejectedForged++;
       return false;
     }
-    doc.proveHead(bytes, proof);
+    if (doc.proveHead(bytes, proof)) {
+      this.#record([LOG_HEAD, bytes, proof], false);
+    }
     return true;
   }
 
-  /** @returns "changed" when merged, true when harmless, false when refused. */
-  async #onDelta(doc: ContextDoc, item: unknown): Promise<"changed" | boolean> {
+  /** @returns true when merged or harmless, false when refused. */
+  async #onDelta(doc: ContextDoc, item: unknown): Promise<boolean> {
     if (
       !Array.isArray(item) || !(item[0] instanceof Uint8Array) ||
       !(item[1] instanceof Uint8Array)
@@ -870,6 +884,7 @@ export class ContextSync {
       return true;
     }
     this.#stats.deltasMerged++;
+    this.#record([LOG_DELTA, bytes, proof], false);
     if (result.changedPaths.length > 0) {
       this.#o.emit({
         type: "contextUpdated",
@@ -878,33 +893,76 @@ export class ContextSync {
         changedPaths: result.changedPaths,
       });
     }
-    return "changed";
+    return true;
   }
 
   // ------------------------------------------------------------ persistence
 
+  /**
+   * Saves a whole snapshot (taken when its turn comes, so one queued save
+   * covers every change made before it runs), which empties the log.
+   */
   #persist(rethrow: boolean): Promise<void> {
     const store = this.#o.store;
     if (!store) return Promise.resolve();
-    this.#dirty = true;
-    if (!this.#saving) {
-      this.#saving = (async () => {
-        try {
-          while (this.#dirty) {
-            this.#dirty = false;
-            try {
-              await store.save(this.#doc!.snapshot());
-            } catch (error) {
-              this.#stats.saveErrors++;
-              throw error;
-            }
-          }
-        } finally {
-          this.#saving = undefined;
-        }
-      })();
+    if (this.#snapshotRun === undefined) {
+      this.#snapshotRun = this.#onDisk(async () => {
+        this.#snapshotRun = undefined;
+        const snapshot = this.#doc!.snapshot();
+        this.#logBytes = 0;
+        await store.save(snapshot);
+        this.#snapshotBytes = snapshot.length;
+      });
     }
-    const p = this.#saving;
+    const p = this.#snapshotRun;
     return rethrow ? p : p.catch(() => {});
   }
+
+  /**
+   * Records one change: one append to the store's log, or a snapshot when
+   * the store keeps no log or the log has outgrown the snapshot.
+   */
+  #record(record: unknown[], rethrow: boolean): Promise<void> {
+    const store = this.#o.store;
+    if (!store) return Promise.resolve();
+    if (
+      !store.append ||
+      this.#logBytes > Math.max(MIN_COMPACT_BYTES, this.#snapshotBytes)
+    ) {
+      return this.#persist(rethrow);
+    }
+    const bytes = encode(record);
+    this.#logBytes += bytes.length;
+    const p = this.#onDisk(() => store.append!(bytes));
+    return rethrow ? p : p.catch(() => {});
+  }
+
+  /** Runs store operations one at a time, in call order. */
+  #onDisk(job: () => Promise<void>): Promise<void> {
+    const run = this.#disk.then(job).catch((error) => {
+      this.#stats.saveErrors++;
+      throw error;
+    });
+    this.#disk = run.catch(() => {});
+    return run;
+  }
+}
+
+/** Applies one log record to a replica being restored (a bad one is skipped). */
+function replay(doc: ContextDoc, record: Uint8Array): void {
+  try {
+    const r = decode(record) as unknown[];
+    if (!Array.isArray(r)) return;
+    const [kind, a, b, c] = r;
+    if (kind === LOG_DELTA && a instanceof Uint8Array) {
+      doc.merge(a, b instanceof Uint8Array ? b : undefined);
+    } else if (
+      kind === LOG_RANGE && typeof a === "string" && Number.isSafeInteger(b) &&
+      Number.isSafeInteger(c)
+    ) {
+      doc.joinRange(a, b as number, c as number);
+    } else if (kind === LOG_HEAD && a instanceof Uint8Array) {
+      doc.proveHead(a, b instanceof Uint8Array ? b : undefined);
+    }
+  } catch { /* a record that no longer applies: peers resend what matters */ }
 }

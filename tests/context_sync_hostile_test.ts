@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { decode, encode } from "@msgpack/msgpack";
 import { ContextSync, type ContextSyncOptions } from "../context/sync.ts";
 import { encodeDelta } from "../context/delta.ts";
+import { MemoryContextStore } from "../context/store.ts";
 import { TooLargeError } from "../core/errors.ts";
 import {
   MemoryNetwork,
@@ -160,6 +161,41 @@ Deno.test("ContextSync: one writer's kept changes are bounded (maxWriterBytes)",
     // A change that only deletes still passes.
     await v.sync.deletePath("avi.t0");
     assert.equal(v.sync.getContext("avi.t0"), undefined);
+  } finally {
+    await w.sync.stop();
+    await v.sync.stop();
+    net.close();
+  }
+});
+
+Deno.test("ContextSync persistence: a change is one append to the log, not a rewrite; a restart replays it", async () => {
+  const net = new MemoryNetwork();
+  const store = new MemoryContextStore();
+  const w = await node(net);
+  const v = await node(net, { store });
+  try {
+    for (let i = 0; i < 50; i++) {
+      await w.sync.setPath(`avi.sensors.s${i}`, "v".repeat(200));
+    }
+    await v.sync.setPath("avi.own", 1);
+    await waitFor(
+      () => v.sync.getContext("avi.sensors.s49") !== undefined,
+      "the writes",
+    );
+    assert.equal(store.saves, 0, "no snapshot rewritten");
+    assert.ok(store.appends >= 51, `appends: ${store.appends}`);
+    // A crash (no clean stop): the next start replays the log.
+    const again = new ContextSync({
+      transport: await net.join(),
+      emit: () => {},
+      store,
+    });
+    await again.start();
+    try {
+      assert.deepEqual(again.getContext(), v.sync.getContext());
+    } finally {
+      await again.stop();
+    }
   } finally {
     await w.sync.stop();
     await v.sync.stop();
