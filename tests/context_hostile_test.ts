@@ -3,13 +3,15 @@
 // claim cannot silence a writer; a writer whose replica was lost, damaged or
 // restored from an old copy still reaches its peers; a damaged replica is
 // moved aside and the node goes on saving; digests on the gossip topic are
-// not answered to the whole mesh.
+// not answered to the whole mesh; an allow-list holds for context changes.
 import assert from "node:assert/strict";
 import { decode, encode } from "@msgpack/msgpack";
 import type { MessageEvent } from "../core/events.ts";
 import { decodeDelta } from "../context/delta.ts";
 import type { AviP2p } from "../mesh/mod.ts";
 import { CONTEXT_TOPIC } from "../context/sync.ts";
+import { peerIdFromPrivateKey } from "@libp2p/peer-id";
+import { loadIdentity } from "../mesh/identity.ts";
 import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
 
 const base = {
@@ -220,5 +222,39 @@ Deno.test("context hostile: digests on the gossip topic are not answered to the 
     assert.ok(ctx.peerStates <= 2, `peer states: ${ctx.peerStates}`);
   } finally {
     await shutdownAll(hub, a, evil);
+  }
+});
+
+Deno.test("context hostile: with allowedPeers, changes written by a peer off the list are refused, whoever relays them", async () => {
+  // b's peer id must be on a's list before b starts: make its key first.
+  const dirB = await Deno.makeTempDir();
+  const { privateKey } = await loadIdentity(dirB, () => {});
+  const idB = peerIdFromPrivateKey(privateKey).toString();
+  const a = await startNode({ ...base, nodeName: "a", allowedPeers: [idB] });
+  const c = await startNode({ ...base, nodeName: "c" });
+  const b = await startNode({
+    ...base,
+    nodeName: "b",
+    dataDir: dirB,
+    allowedPeers: [a.peerId, c.peerId],
+    bootstrapPeers: [a.listenAddresses[0], c.listenAddresses[0]],
+  });
+  try {
+    await untilTopicPeers(b, 2);
+    await c.handle().updateContext({ avi: { device: { fromC: 1 } } });
+    await untilSees(b, "avi.device.fromC", 1, "c's change at b");
+    // b offers it to a in answer to a's digest: a refuses and counts it.
+    await until(
+      () => a.stats().context.rejectedUnauthorized >= 1,
+      30_000,
+      "a to refuse c's change",
+    );
+    assert.equal(await a.handle().getContext("avi.device.fromC"), undefined);
+    await b.handle().updateContext({ avi: { device: { fromB: 1 } } });
+    await untilSees(a, "avi.device.fromB", 1, "b's change at a");
+    assert.equal(await a.handle().getContext("avi.device.fromC"), undefined);
+  } finally {
+    await shutdownAll(a, b, c);
+    await Deno.remove(dirB, { recursive: true });
   }
 });
