@@ -15,10 +15,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { AviP2p } from "../mesh/mod.ts";
-import type { AviEvent } from "../core/events.ts";
-import type { StreamId } from "../core/peer_id.ts";
-import type { StreamMode, StreamStats } from "../streams/types.ts";
+import {
+  type AviEvent,
+  AviP2p,
+  type StreamId,
+  type StreamMode,
+  type StreamStats,
+} from "../mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -24,9 +24,12 @@
  */
 
 import { parseArgs } from "node:util";
-import { AviP2p } from "../mesh/mod.ts";
-import type { JsonObject, JsonValue } from "../core/events.ts";
-import type { PeerId } from "../core/peer_id.ts";
+import {
+  AviP2p,
+  type JsonObject,
+  type JsonValue,
+  type PeerId,
+} from "../mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -35,7 +35,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { AviP2p } from "../mesh/mod.ts";
+import { AviP2p } from "../mod.ts";
 import { EmbeddedBridge, loadDeviceKeys } from "../bridge/mod.ts";
 
 const { values } = parseArgs({

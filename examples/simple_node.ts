@@ -23,7 +23,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { AviP2p } from "../mesh/mod.ts";
+import { AviP2p } from "../mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
