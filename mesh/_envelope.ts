@@ -21,7 +21,7 @@
  * @module
  */
 
-import { checkTopic } from "./peer_id.ts";
+import { checkTopic } from "./topic.ts";
 
 /** The reserved topic envelopes travel on. */
 export const ENVELOPE_TOPIC = "_avi/envelope/1";
