@@ -159,8 +159,8 @@ export async function buildLibp2p(
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionProtector: config.meshKey
-      ? preSharedKey({ psk: config.meshKey })
+    connectionProtector: config.swarmKey
+      ? preSharedKey({ psk: config.swarmKey })
       : undefined,
     connectionGater: gater,
     connectionManager: {

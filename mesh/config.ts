@@ -181,7 +181,11 @@ export interface ResolvedConfig {
   maxStreams: number;
   streamRequestTimeoutMs: number;
   dataDir: string | null;
-  meshKey: Uint8Array | undefined;
+  /**
+   * The `swarm.key` text (`/key/swarm/psk/1.0.0/`, 95 bytes) made from
+   * `meshKey`, as `@libp2p/pnet` takes it; `undefined` without a mesh key.
+   */
+  swarmKey: Uint8Array | undefined;
   allowedPeers: Set<string> | undefined;
   discoveryTag: string;
   mdnsIntervalMs: number;
@@ -409,7 +413,9 @@ export function resolveConfig(config: AviP2pConfig = {}): ResolvedConfig {
     maxStreams: int(c, "maxStreams", 1, 1000),
     streamRequestTimeoutMs: int(c, "streamRequestTimeoutMs", 100, 600_000),
     dataDir,
-    meshKey: c.meshKey === undefined ? undefined : meshKeyToSwarmKey(c.meshKey),
+    swarmKey: c.meshKey === undefined
+      ? undefined
+      : meshKeyToSwarmKey(c.meshKey),
     allowedPeers,
     discoveryTag,
     mdnsIntervalMs: int(c, "mdnsIntervalMs", 100, 3_600_000),

@@ -12,7 +12,7 @@ Deno.test("resolveConfig() fills every default", () => {
   assert.equal(c.enableMdns, true);
   assert.equal(c.enableKad, true);
   assert.equal(c.dataDir, ".avi-p2p/avi-node");
-  assert.equal(c.meshKey, undefined);
+  assert.equal(c.swarmKey, undefined);
   assert.equal(c.eventQueueSize, 1024);
   assert.equal(c.eventQueueBytes, 16 * 1024 * 1024);
   assert.equal(c.maxMessageBytes, 1_048_576);
@@ -73,9 +73,9 @@ Deno.test("resolveConfig() accepts the three mesh key forms and yields the same 
   const bytes = new Uint8Array(32).fill(0xab);
   const hex = "ab".repeat(32);
   const file = `/key/swarm/psk/1.0.0/\n/base16/\n${hex}\n`;
-  const k1 = resolveConfig({ meshKey: bytes }).meshKey!;
-  assert.deepEqual(resolveConfig({ meshKey: hex }).meshKey, k1);
-  assert.deepEqual(resolveConfig({ meshKey: file }).meshKey, k1);
+  const k1 = resolveConfig({ meshKey: bytes }).swarmKey!;
+  assert.deepEqual(resolveConfig({ meshKey: hex }).swarmKey, k1);
+  assert.deepEqual(resolveConfig({ meshKey: file }).swarmKey, k1);
   assert.equal(k1.length, 95);
   assert.equal(resolveConfig({ dataDir: null }).dataDir, null);
   assert.equal(resolveConfig({ listenHost: "::1" }).listenHost, "::1");
