@@ -310,6 +310,7 @@ export class MeshRuntime {
         libp2p: libp2p as any,
         emit: (ev) => hub.emit(ev),
         maxStreams: config.maxStreams,
+        maxStreamsPerPeer: config.maxStreamsPerPeer,
         requestTimeoutMs: config.streamRequestTimeoutMs,
       });
       await rt.streams.start();

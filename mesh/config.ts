@@ -74,6 +74,14 @@ export interface AviP2pConfig {
    */
   maxStreams?: number;
   /**
+   * The most media streams one peer may have asked this node for, pending
+   * or open (1 to `maxStreams`): its share of `maxStreams`. Its requests
+   * beyond it are refused at once, so one peer's unanswered requests never
+   * take every slot.
+   * @default {Math.max(1, Math.ceil(maxStreams / 2))}
+   */
+  maxStreamsPerPeer?: number;
+  /**
    * How long a stream request may wait for the peer's answer, in
    * milliseconds (100 to 600000); then it is rejected with reason "timeout".
    * @default {10000}
@@ -179,6 +187,7 @@ export interface ResolvedConfig {
   enableKad: boolean;
   maxPeers: number;
   maxStreams: number;
+  maxStreamsPerPeer: number;
   streamRequestTimeoutMs: number;
   dataDir: string | null;
   /**
@@ -222,6 +231,7 @@ const KNOWN_FIELDS = new Set<string>([
   ...Object.keys(CONFIG_DEFAULTS),
   "bootstrapPeers",
   "dataDir",
+  "maxStreamsPerPeer",
   "meshKey",
   "allowedPeers",
   "onWarning",
@@ -402,6 +412,22 @@ export function resolveConfig(config: AviP2pConfig = {}): ResolvedConfig {
     throw new ConfigError("redialMaxMs", "must be at least redialInitialMs");
   }
 
+  const maxStreams = int(c, "maxStreams", 1, 1000);
+  const maxStreamsPerPeer = c.maxStreamsPerPeer ??
+    Math.max(1, Math.ceil(maxStreams / 2));
+  if (
+    typeof maxStreamsPerPeer !== "number" ||
+    !Number.isInteger(maxStreamsPerPeer) || maxStreamsPerPeer < 1 ||
+    maxStreamsPerPeer > maxStreams
+  ) {
+    throw new ConfigError(
+      "maxStreamsPerPeer",
+      `must be an integer from 1 to maxStreams (${maxStreams}), got ${
+        String(maxStreamsPerPeer)
+      }`,
+    );
+  }
+
   return {
     nodeName,
     listenPort: int(c, "listenPort", 0, 65535),
@@ -410,7 +436,8 @@ export function resolveConfig(config: AviP2pConfig = {}): ResolvedConfig {
     enableMdns: bool(c, "enableMdns"),
     enableKad: bool(c, "enableKad"),
     maxPeers: int(c, "maxPeers", 1, 10_000),
-    maxStreams: int(c, "maxStreams", 1, 1000),
+    maxStreams,
+    maxStreamsPerPeer,
     streamRequestTimeoutMs: int(c, "streamRequestTimeoutMs", 100, 600_000),
     dataDir,
     swarmKey: c.meshKey === undefined

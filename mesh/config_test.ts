@@ -9,6 +9,7 @@ Deno.test("resolveConfig() fills every default", () => {
   assert.equal(c.listenHost, "0.0.0.0");
   assert.equal(c.maxPeers, 10);
   assert.equal(c.maxStreams, 5);
+  assert.equal(c.maxStreamsPerPeer, 3);
   assert.equal(c.enableMdns, true);
   assert.equal(c.enableKad, true);
   assert.equal(c.dataDir, ".avi-p2p/avi-node");
@@ -34,6 +35,10 @@ const bad: [keyof AviP2pConfig | "bogus", unknown][] = [
   ["enableKad", 1],
   ["maxPeers", 0],
   ["maxStreams", 0],
+  ["maxStreamsPerPeer", 0],
+  ["maxStreamsPerPeer", 6],
+  ["maxStreamsPerPeer", 1.5],
+  ["maxStreamsPerPeer", "2"],
   ["dataDir", ""],
   ["meshKey", new Uint8Array(31)],
   ["meshKey", "abc"],
@@ -79,4 +84,20 @@ Deno.test("resolveConfig() accepts the three mesh key forms and yields the same 
   assert.equal(k1.length, 95);
   assert.equal(resolveConfig({ dataDir: null }).dataDir, null);
   assert.equal(resolveConfig({ listenHost: "::1" }).listenHost, "::1");
+});
+
+Deno.test("resolveConfig() maxStreamsPerPeer: half of maxStreams by default (at least 1), at most maxStreams", () => {
+  assert.equal(resolveConfig({ maxStreams: 1 }).maxStreamsPerPeer, 1);
+  assert.equal(resolveConfig({ maxStreams: 2 }).maxStreamsPerPeer, 1);
+  assert.equal(resolveConfig({ maxStreams: 7 }).maxStreamsPerPeer, 4);
+  assert.equal(resolveConfig({ maxStreams: 1000 }).maxStreamsPerPeer, 500);
+  const c = resolveConfig({ maxStreams: 8, maxStreamsPerPeer: 8 });
+  assert.equal(c.maxStreamsPerPeer, 8);
+  assert.equal(resolveConfig({ maxStreamsPerPeer: 1 }).maxStreamsPerPeer, 1);
+  assert.throws(
+    () => resolveConfig({ maxStreams: 8, maxStreamsPerPeer: 9 }),
+    (e: unknown) =>
+      e instanceof ConfigError && e.field === "maxStreamsPerPeer" &&
+      e.message.includes("maxStreams (8)"),
+  );
 });

@@ -103,3 +103,24 @@ Deno.test("maxStreams and streamRequestTimeoutMs are honoured through the handle
     await shutdownAll(a, b);
   }
 });
+
+Deno.test("maxStreamsPerPeer is honoured through the config: one peer's extra request is refused at once", async () => {
+  const a = await startNode({ maxStreams: 4, maxStreamsPerPeer: 1 });
+  const b = await startNode({ bootstrapPeers: [a.listenAddresses[0]] });
+  const evA = a.events();
+  try {
+    await untilConnectedTo(a, b);
+    // a never answers b's first request: it holds b's only share
+    const first = b.handle().requestStream(a.peerId, "one");
+    first.catch(() => {});
+    await waitForEvent(evA, isStreamRequested);
+    await assert.rejects(
+      b.handle().requestStream(a.peerId, "two"),
+      (e: unknown) =>
+        e instanceof StreamRejectedError &&
+        /maxStreamsPerPeer \(1\)/.test(e.reason),
+    );
+  } finally {
+    await shutdownAll(a, b);
+  }
+});
