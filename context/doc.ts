@@ -72,7 +72,7 @@ import {
 import { checkKey, formatPath, MAX_PATH_DEPTH, parsePath } from "./path.ts";
 import { dominates, DotSet, type VersionVector } from "./version_vector.ts";
 import { diffValues } from "./_diff.ts";
-import { writerPeer } from "./writer.ts";
+import { writerEpoch, writerPeer } from "./writer.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 
 /** The document every replica starts from (as in the original). */
@@ -846,12 +846,47 @@ export class ContextDoc {
   // -------------------------------------------------------------------- GC
 
   /**
+   * Forgets writers that are done: an epoch of a peer (see `writer.ts`)
+   * for which a newer epoch of the same peer is known, none of whose changes
+   * is kept any more (all superseded), and all of whose changes up to its
+   * newest one were seen. Such a writer will write nothing again and
+   * nothing of it is left to relay, so its entry would only grow every
+   * version vector and digest with each restart of its node. (Should an
+   * old change of it arrive again, it merges as any duplicate-free delta
+   * would: the document does not change.) Called by `collectGarbage`.
+   * @returns How many writers were forgotten.
+   */
+  retireWriters(): number {
+    const newest = new Map<string, string>();
+    const writers = new Set([
+      ...Object.keys(this.version()),
+      ...this.#heads.keys(),
+    ]);
+    for (const w of writers) {
+      const peer = writerPeer(w);
+      const e = writerEpoch(w);
+      if ((newest.get(peer) ?? "") <= e) newest.set(peer, e);
+    }
+    let retired = 0;
+    for (const w of writers) {
+      if (w === this.replicaId || this.#held.has(w)) continue;
+      if (writerEpoch(w) >= newest.get(writerPeer(w))!) continue;
+      if (this.#dots.hasGaps(w) || this.#dots.get(w) !== this.top(w)) continue;
+      this.#dots.forget(w);
+      this.#heads.delete(w);
+      retired++;
+    }
+    return retired;
+  }
+
+  /**
    * Drops tombstones that can no longer matter (see the module doc).
    *
    * @param peers The version vectors other known replicas last reported.
    * @returns How many tombstones were dropped.
    */
   collectGarbage(peers: readonly VersionVector[]): number {
+    this.retireWriters();
     const own = this.version();
     const allSeen = peers.every((v) => dominates(own, v));
     const horizon = this.#clock.now() - this.tombstoneHorizonMs;

@@ -282,3 +282,30 @@ Deno.test("writtenBy() answers what one writer wrote that is still current", () 
   });
   assert.deepEqual(a.writtenBy("nobody"), {});
 });
+
+Deno.test("retireWriters() forgets an older epoch of a peer once nothing of it is kept", () => {
+  const old = new ContextDoc({ replicaId: "P/0001" });
+  const now = new ContextDoc({ replicaId: "P/0002" });
+  const other = new ContextDoc({ replicaId: "Q/0001" });
+  const early = [old.set("avi.x", 1).delta!, old.set("avi.y", 1).delta!];
+  for (const d of early) {
+    now.merge(d);
+    other.merge(d);
+  }
+  // P/0001 still holds avi.y: it stays.
+  const dx = now.set("avi.x", 2).delta!;
+  other.merge(dx);
+  assert.equal(other.retireWriters(), 0);
+  assert.deepEqual(Object.keys(other.version()).sort(), ["P/0001", "P/0002"]);
+  // Once its last kept change is superseded, it goes; the document stays.
+  other.merge(now.set("avi.y", 2).delta!);
+  const before = other.get();
+  assert.equal(other.retireWriters(), 1);
+  assert.deepEqual(Object.keys(other.version()), ["P/0002"]);
+  assert.deepEqual(other.get(), before);
+  // A late copy of its old change merges without changing the document.
+  other.merge(early[0]);
+  assert.deepEqual(other.get(), before);
+  // The newest epoch of a peer, and another peer's only epoch, never go.
+  assert.equal(new ContextDoc({ replicaId: "Q/0002" }).retireWriters(), 0);
+});

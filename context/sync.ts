@@ -556,9 +556,10 @@ export class ContextSync {
         state === undefined ? {} : state.ahead ? AHEAD_OF_US : state.version,
       );
     }
-    const n = doc.collectGarbage(known);
-    if (n > 0) {
-      this.#stats.tombstonesCollected += n;
+    const writers = Object.keys(doc.version()).length;
+    const n = doc.collectGarbage(known); // also retires finished writers
+    this.#stats.tombstonesCollected += n;
+    if (n > 0 || Object.keys(doc.version()).length !== writers) {
       this.#persist(false).catch(() => {});
     }
   }

@@ -116,6 +116,17 @@ export class DotSet {
     this.#prefix.set(writer, n);
   }
 
+  /** Has `writer` changes seen above its contiguous prefix? */
+  hasGaps(writer: string): boolean {
+    return this.#extra.has(writer);
+  }
+
+  /** Forgets everything seen of `writer`. */
+  forget(writer: string): void {
+    this.#prefix.delete(writer);
+    this.#extra.delete(writer);
+  }
+
   /** The version vector (the contiguous prefixes). */
   vector(): Record<string, number> {
     return Object.fromEntries(this.#prefix);

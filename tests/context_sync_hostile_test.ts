@@ -202,3 +202,38 @@ Deno.test("ContextSync persistence: a change is one append to the log, not a rew
     net.close();
   }
 });
+
+Deno.test("ContextSync: a node restarted many times does not grow every version vector", async () => {
+  const net = new MemoryNetwork();
+  const store = new MemoryContextStore();
+  const v = await node(net);
+  const key = await (await net.join()).privateKey;
+  try {
+    for (let run = 0; run < 6; run++) {
+      const transport = await net.join(key);
+      const w = new ContextSync({
+        transport,
+        emit: () => {},
+        store,
+        antiEntropyIntervalMs: 40,
+        connectSyncDelayMs: 5,
+      });
+      await w.start();
+      await w.setPath("avi.volume", run);
+      await waitFor(
+        () => v.sync.getContext("avi.volume") === run,
+        `run ${run}`,
+      );
+      await w.stop();
+      net.leave(transport);
+    }
+    // Only the newest epoch of that node still counts (with v's own).
+    await waitFor(
+      () => Object.keys(v.sync.version()).length <= 2,
+      "old epochs retired",
+    );
+  } finally {
+    await v.sync.stop();
+    net.close();
+  }
+});
