@@ -6,6 +6,8 @@
  * @module
  */
 
+import { EventStream } from "../core/event_queue.ts";
+
 /** A device completed a handshake (a new session). */
 export interface DeviceConnectedEvent {
   /** Discriminator. */
@@ -101,67 +103,19 @@ export type BridgeEvent =
   | ReadingRefusedEvent
   | BridgeLaggedEvent;
 
-/** One consumer's bounded queue. @internal */
-export class BridgeEventStream implements AsyncIterableIterator<BridgeEvent> {
-  #q: BridgeEvent[] = [];
-  #cap: number;
-  #lost = 0;
-  #waiter: ((r: IteratorResult<BridgeEvent>) => void) | undefined;
-  #done = false;
-  #onEnd: () => void;
+const lagged = (dropped: number): BridgeEvent => ({ type: "lagged", dropped });
 
+/**
+ * One consumer's bounded queue: the shared {@linkcode EventStream} with the
+ * count bound only (a slow consumer loses the oldest events, then gets one
+ * {@linkcode BridgeLaggedEvent}). @internal
+ */
+export class BridgeEventStream extends EventStream<BridgeEvent> {
+  /**
+   * @param cap The most events queued.
+   * @param onEnd Called once, when the stream ends.
+   */
   constructor(cap: number, onEnd: () => void) {
-    this.#cap = cap;
-    this.#onEnd = onEnd;
-  }
-
-  push(e: BridgeEvent): void {
-    if (this.#done) return;
-    if (this.#waiter && this.#q.length === 0 && this.#lost === 0) {
-      const w = this.#waiter;
-      this.#waiter = undefined;
-      w({ value: e, done: false });
-      return;
-    }
-    if (this.#q.length >= this.#cap) {
-      this.#q.shift();
-      this.#lost++;
-    }
-    this.#q.push(e);
-  }
-
-  next(): Promise<IteratorResult<BridgeEvent>> {
-    if (this.#lost > 0) {
-      const dropped = this.#lost;
-      this.#lost = 0;
-      return Promise.resolve({
-        value: { type: "lagged", dropped },
-        done: false,
-      });
-    }
-    const e = this.#q.shift();
-    if (e) return Promise.resolve({ value: e, done: false });
-    if (this.#done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((r) => (this.#waiter = r));
-  }
-
-  return(): Promise<IteratorResult<BridgeEvent>> {
-    this.#q = [];
-    this.#lost = 0;
-    this.end();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  end(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#onEnd();
-    const w = this.#waiter;
-    this.#waiter = undefined;
-    w?.({ value: undefined, done: true });
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<BridgeEvent> {
-    return this;
+    super(cap, lagged, onEnd);
   }
 }
