@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../core/events.ts";
+import { toHex } from "../core/hex.ts";
 import type { PeerId } from "../core/peer_id.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
 import type { BridgeEvent, BridgeOptions } from "../bridge/mod.ts";
@@ -29,8 +30,6 @@ const te = new TextEncoder();
 const td = new TextDecoder();
 const KEY1 = new Uint8Array(32).fill(1);
 const KEY2 = new Uint8Array(32).fill(2);
-const hex = (b: Uint8Array) =>
-  [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 
 interface Rig {
   gw: AviP2p;
@@ -45,7 +44,7 @@ async function rig(opts: Partial<BridgeOptions> = {}): Promise<Rig> {
   const { gw, peer } = await startGatewayAndPeer();
   const bridge = await startLocalBridge(
     gw.handle(),
-    { "1": hex(KEY1), "2": KEY2 },
+    { "1": toHex(KEY1), "2": KEY2 },
     opts,
   );
   const peerMsgs: MessageEvent[] = [];

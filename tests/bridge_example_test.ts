@@ -3,6 +3,7 @@
  * device, and prints it as it comes and goes.
  */
 import assert from "node:assert/strict";
+import { toHex } from "../core/hex.ts";
 import { RawDevice } from "./support/bridge_device.ts";
 import { until } from "./mesh_fixture.ts";
 
@@ -10,7 +11,7 @@ Deno.test("examples/gateway.ts runs with the smallest permission set and prints 
   const dir = await Deno.makeTempDir();
   const keyFile = `${dir}/devices.json`;
   const key = new Uint8Array(32).fill(0x42);
-  const hex = [...key].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const hex = toHex(key);
   await Deno.writeTextFile(keyFile, JSON.stringify({ "42": hex }));
   // A free UDP port.
   const probe = Deno.listenDatagram({

@@ -1,10 +1,11 @@
 // examples/simulated_mcu.ts, run as a real process against the test gateway.
 import assert from "node:assert/strict";
+import { toHex } from "../core/hex.ts";
 import { TestGateway } from "./support/test_gateway.ts";
 
 Deno.test("examples/simulated_mcu.ts connects, presses, reports, subscribes and prints what arrives", async () => {
   const key = crypto.getRandomValues(new Uint8Array(32));
-  const hex = [...key].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const hex = toHex(key);
   const gw = TestGateway.start({ devices: new Map([[7, key]]) });
   const child = new Deno.Command(Deno.execPath(), {
     args: [

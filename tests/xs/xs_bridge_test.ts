@@ -4,6 +4,7 @@
 // The XS counterpart of tests/embedded_bridge_test.ts.
 import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../../core/events.ts";
+import { toHex } from "../../core/hex.ts";
 import { EmbeddedBridge } from "../../bridge/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
 import { shutdownAll, startNode } from "../mesh_fixture.ts";
@@ -13,8 +14,6 @@ const ENTRY = new URL("./xs_client_entry.ts", import.meta.url);
 const KEY = crypto.getRandomValues(new Uint8Array(32));
 const te = new TextEncoder();
 const td = new TextDecoder();
-const hex = (b: Uint8Array) =>
-  Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 Deno.test("XS: AviEmbedded with the real bridge: publish both ways, button, sensor, refusal", async () => {
   const gw = await startNode({ nodeName: "xs-gateway" });
@@ -39,7 +38,7 @@ Deno.test("XS: AviEmbedded with the real bridge: publish both ways, button, sens
     await host.load(ENTRY);
     await host.call("setup", [{
       deviceId: 7,
-      keyHex: hex(KEY),
+      keyHex: toHex(KEY),
       gatewayPort: bridge.port,
       retryInitialMs: 200,
       retryMaxMs: 1000,
@@ -60,7 +59,7 @@ Deno.test("XS: AviEmbedded with the real bridge: publish both ways, button, sens
     // device (XS) -> mesh
     await host.call("publish", [
       "device/7/out",
-      hex(te.encode("hello from XS")),
+      toHex(te.encode("hello from XS")),
       1,
     ]);
     await host.runUntil(
@@ -119,7 +118,7 @@ Deno.test("XS: AviEmbedded with the real bridge: publish both ways, button, sens
     );
     assert.deepEqual(st.inbox[0], {
       topic: "home/cmd",
-      data: hex(te.encode("on")),
+      data: toHex(te.encode("on")),
     });
     assert.deepEqual(host.xsErrors, []);
   } finally {

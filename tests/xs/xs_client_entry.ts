@@ -15,7 +15,7 @@ import {
 import { hostLog, installXsRuntime, xsSetInterval } from "./xs_runtime.ts";
 import { xsPlatform } from "./xs_platform.ts";
 
-import { fromHex, toHex } from "./_hex.ts";
+import { fromHex, toHex } from "../../core/hex.ts";
 
 /** The device's settings, as the host sends them. */
 interface Setup {

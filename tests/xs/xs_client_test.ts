@@ -4,6 +4,7 @@
 // Assertions are made on the gateway side and on the client's own status.
 // These mirror tests/embedded_client_test.ts, which runs the same client in Deno.
 import assert from "node:assert/strict";
+import { toHex } from "../../core/hex.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
 import { TestGateway } from "../support/test_gateway.ts";
 import { XsHost } from "./xs_host.ts";
@@ -11,9 +12,6 @@ import { XsHost } from "./xs_host.ts";
 const ENTRY = new URL("./xs_client_entry.ts", import.meta.url);
 const KEY = crypto.getRandomValues(new Uint8Array(32));
 const DEVICE = 4343;
-
-const hex = (b: Uint8Array) =>
-  Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 interface Status {
   state: string;
@@ -49,7 +47,7 @@ async function xsDevice(
     await host.load(ENTRY);
     await host.call("setup", [{
       deviceId: DEVICE,
-      keyHex: hex(KEY),
+      keyHex: toHex(KEY),
       gatewayPort,
       ...over,
     }]);

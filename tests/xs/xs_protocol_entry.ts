@@ -14,7 +14,7 @@ import {
 } from "../../protocol/mod.ts";
 import { hostRandom, installXsRuntime } from "./xs_runtime.ts";
 
-import { fromHex, toHex } from "./_hex.ts";
+import { fromHex, toHex } from "../../core/hex.ts";
 
 const crypto = nobleCrypto({ random: (b) => hostRandom(b) });
 const scratch = new Uint8Array(4096);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { toHex } from "../../core/hex.ts";
 import {
   encodeMessage,
   type Message,
@@ -11,13 +12,10 @@ import { XsHost } from "./xs_host.ts";
 
 const ENTRY = new URL("./xs_protocol_entry.ts", import.meta.url);
 
-const hex = (b: Uint8Array) =>
-  Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-
 function encodeHex(m: Message): string {
   const w = new Writer(new Uint8Array(4096));
   encodeMessage(w, m);
-  return hex(w.bytes());
+  return toHex(w.bytes());
 }
 
 Deno.test("protocol messages decode and re-encode to the same bytes on XS as on Deno", async () => {
@@ -55,12 +53,12 @@ Deno.test("nobleCrypto gives the same bytes on XS as on Deno and refuses a forge
       forgedOpens: boolean;
       hmac: string;
       hkdf: string;
-    }>("crypto", [hex(key), hex(nonce), hex(aad), hex(msg)]);
-    assert.equal(r.sealed, hex(c.seal(key, nonce, aad, msg)));
-    assert.equal(r.opened, hex(msg));
+    }>("crypto", [toHex(key), toHex(nonce), toHex(aad), toHex(msg)]);
+    assert.equal(r.sealed, toHex(c.seal(key, nonce, aad, msg)));
+    assert.equal(r.opened, toHex(msg));
     assert.equal(r.forgedOpens, false);
-    assert.equal(r.hmac, hex(c.hmacSha256(key, msg)));
-    assert.equal(r.hkdf, hex(c.hkdfSha256(key, nonce, aad, 42)));
+    assert.equal(r.hmac, toHex(c.hmacSha256(key, msg)));
+    assert.equal(r.hkdf, toHex(c.hkdfSha256(key, nonce, aad, 42)));
   } finally {
     await host.close();
   }
