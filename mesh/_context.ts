@@ -1,7 +1,8 @@
 /**
- * The mesh side of the shared context: a {@linkcode ContextTransport} over the
- * runtime's GossipSub, peer events, a direct protocol for anti-entropy, and
- * the node's Ed25519 key; and the start of the {@linkcode ContextSync}
+ * The mesh side of the shared context: a {@linkcode ContextTransport} over a
+ * small port of the node ({@linkcode ContextPort}: its internal pub/sub,
+ * peer events, and the libp2p calls of a direct protocol for anti-entropy)
+ * and the node's Ed25519 key; and the start of the {@linkcode ContextSync}
  * service with persistence under `dataDir`.
  *
  * @module
@@ -10,6 +11,7 @@
 import { peerIdFromString } from "@libp2p/peer-id";
 import type {
   Connection,
+  Libp2p,
   PrivateKey,
   Stream,
   StreamMessageEvent,
@@ -20,8 +22,49 @@ import type {
   ContextTransport,
   TransportMessage,
 } from "../context/transport.ts";
+import type { AviEvent } from "../core/events.ts";
 import type { PeerId } from "../core/peer_id.ts";
-import type { MeshRuntime } from "./_runtime.ts";
+
+/**
+ * What the context service needs of its mesh node: a port, not the node.
+ * The runtime builds it from its pub/sub, its peers and its libp2p node.
+ */
+export interface ContextPort {
+  /** This node's peer id. */
+  readonly peerId: PeerId;
+  /** Whether the node runs (false once shutdown began). */
+  running(): boolean;
+  /** Throws NotStartedError once the node stopped. */
+  assertRunning(): void;
+  /**
+   * Publishes a signed message on an internal topic (no application
+   * checks); rejects with NotStartedError after shutdown.
+   */
+  publish(topic: string, data: Uint8Array): Promise<void>;
+  /**
+   * Delivers the messages of an internal topic with their signed author
+   * (authors off `allowedPeers` already dropped); returns the remover.
+   */
+  subscribe(
+    topic: string,
+    handler: (from: PeerId, data: Uint8Array) => void,
+  ): () => void;
+  /** Calls `fn` with each newly connected peer; returns the remover. */
+  onPeerConnected(fn: (peer: PeerId) => void): () => void;
+  /** The peers connected now. */
+  connectedPeers(): PeerId[];
+  /** The libp2p calls of the direct protocol. */
+  readonly protocols: Pick<Libp2p, "handle" | "unhandle" | "dialProtocol">;
+  /** Receives the service's events (`contextUpdated`, ...). */
+  emit(ev: AviEvent): void;
+  /** Receives warnings (`onWarning`). */
+  warn(message: string): void;
+  /**
+   * Whether changes written by `writer` are accepted (with `allowedPeers`:
+   * this node and the peers on it); `undefined`: every writer's.
+   */
+  readonly canWrite: ((writer: PeerId) => boolean) | undefined;
+}
 
 /** The file, inside `dataDir`, that keeps the context replica. */
 export const CONTEXT_FILE = "context.bin";
@@ -47,12 +90,12 @@ const DIRECT_STREAMS = 8;
  *   peer id, resolving `false` for anything it cannot check.
  */
 async function contextTransport(
-  rt: MeshRuntime,
+  port: ContextPort,
   privateKey: PrivateKey,
 ): Promise<ContextTransport> {
   const direct = new Set<(m: TransportMessage) => void>();
   const chains = new Map<string, Promise<void>>();
-  await rt.libp2p.handle(
+  await port.protocols.handle(
     CONTEXT_PROTOCOL,
     (stream: Stream, connection: Connection) =>
       readDirect(stream, connection, (m) => {
@@ -65,9 +108,9 @@ async function contextTransport(
     },
   );
   const sendNow = async (peer: PeerId, data: Uint8Array) => {
-    rt.assertRunning();
+    port.assertRunning();
     const signal = AbortSignal.timeout(DIRECT_TIMEOUT_MS);
-    const stream = await rt.libp2p.dialProtocol(
+    const stream = await port.protocols.dialProtocol(
       peerIdFromString(peer),
       CONTEXT_PROTOCOL,
       { signal },
@@ -81,16 +124,12 @@ async function contextTransport(
     }
   };
   return {
-    localPeerId: rt.peerId,
-    async publish(topic, data) {
-      rt.assertRunning();
-      await rt.libp2p.services.pubsub.publish(topic, data);
+    localPeerId: port.peerId,
+    publish(topic, data) {
+      return port.publish(topic, data);
     },
     subscribe(topic, handler) {
-      return rt.subscribeInternal(
-        topic,
-        (from, data) => handler({ from, data }),
-      );
+      return port.subscribe(topic, (from, data) => handler({ from, data }));
     },
     send(peer, data) {
       const run = (chains.get(peer) ?? Promise.resolve()).then(() =>
@@ -107,16 +146,16 @@ async function contextTransport(
       direct.add(handler);
       return () => {
         direct.delete(handler);
-        if (direct.size === 0 && rt.running) {
-          rt.libp2p.unhandle(CONTEXT_PROTOCOL).catch(() => {});
+        if (direct.size === 0 && port.running()) {
+          port.protocols.unhandle(CONTEXT_PROTOCOL).catch(() => {});
         }
       };
     },
     onPeerConnected(handler) {
-      return rt.onPeerConnected(handler);
+      return port.onPeerConnected(handler);
     },
     connectedPeers(): PeerId[] {
-      return rt.running ? rt.connectedPeers() : [];
+      return port.running() ? port.connectedPeers() : [];
     },
     sign(data) {
       return Promise.resolve(privateKey.sign(data));
@@ -172,9 +211,10 @@ function readDirect(
 }
 
 /**
- * Starts the context service of a runtime. The replica persists in
- * `<dataDir>/context.bin` when the identity persists too (a replica is tied
- * to its writer id, so an ephemeral identity keeps an in-memory context).
+ * Starts the context service of a node. The replica persists in
+ * `<dir>/context.bin`. The node gives its `dataDir` only when its identity
+ * persists there too, else `null`: a replica is tied to its writer id, so an
+ * ephemeral identity keeps an in-memory context.
  *
  * A replica that cannot be loaded (damaged, or not a snapshot) is moved
  * aside to `context.bin.corrupt-<time>` with a warning, and the node starts
@@ -183,24 +223,21 @@ function readDirect(
  * cannot be written), the start fails.
  */
 export async function startContext(
-  rt: MeshRuntime,
+  port: ContextPort,
   privateKey: PrivateKey,
+  dir: string | null,
 ): Promise<ContextSync> {
-  const dir = rt.config.dataDir;
-  const store = dir !== null && rt.identityPersisted
+  const store = dir !== null
     ? new FileContextStore({ dir, fileName: CONTEXT_FILE })
     : undefined;
-  const allowed = rt.config.allowedPeers;
   const make = async () =>
     new ContextSync({
-      transport: await contextTransport(rt, privateKey),
-      emit: (ev) => rt.hub.emit(ev),
+      transport: await contextTransport(port, privateKey),
+      emit: (ev) => port.emit(ev),
       store,
       // With an allow-list, changes written by peers off it are refused,
       // whoever relays them.
-      canWrite: allowed
-        ? (writer) => writer === rt.peerId || allowed.has(writer)
-        : undefined,
+      canWrite: port.canWrite,
     });
   const sync = await make();
   try {
@@ -209,7 +246,7 @@ export async function startContext(
   } catch (e) {
     if (store === undefined) throw e;
     const aside = await store.quarantine();
-    rt.config.onWarning(
+    port.warn(
       `avi-p2p: cannot load the context from ${store.path} (${
         (e as Error)?.message ?? e
       }); moved it to ${aside} and starting with an empty context, ` +

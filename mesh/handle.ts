@@ -16,7 +16,8 @@ import type {
   StreamStats,
 } from "../streams/types.ts";
 import type { EventStream } from "./event_hub.ts";
-import type { MeshRuntime, PeerInfoView } from "./_runtime.ts";
+import type { MeshRuntime } from "./_runtime.ts";
+import type { PeerInfoView } from "./types.ts";
 import { parsePeerId } from "./peer_id.ts";
 
 /**
@@ -60,7 +61,7 @@ export class AviP2pHandle {
    * ```
    */
   subscribe(topic: string): Promise<void> {
-    return this.#rt.call("subscribe", () => this.#rt.subscribe(topic));
+    return this.#rt.call("subscribe", () => this.#rt.pubsub.subscribe(topic));
   }
 
   /**
@@ -76,7 +77,10 @@ export class AviP2pHandle {
    * ```
    */
   unsubscribe(topic: string): Promise<void> {
-    return this.#rt.call("unsubscribe", () => this.#rt.unsubscribe(topic));
+    return this.#rt.call(
+      "unsubscribe",
+      () => this.#rt.pubsub.unsubscribe(topic),
+    );
   }
 
   /** The topics this node is subscribed to (by `subscribe`).
@@ -86,7 +90,10 @@ export class AviP2pHandle {
    * ```
    */
   subscriptions(): Promise<string[]> {
-    return this.#rt.call("subscriptions", () => this.#rt.subscriptions());
+    return this.#rt.call(
+      "subscriptions",
+      () => this.#rt.pubsub.subscriptions(),
+    );
   }
 
   /**
@@ -111,7 +118,7 @@ export class AviP2pHandle {
    * ```
    */
   publish(topic: string, data: Uint8Array): Promise<number> {
-    return this.#rt.call("publish", () => this.#rt.publish(topic, data));
+    return this.#rt.call("publish", () => this.#rt.pubsub.publish(topic, data));
   }
 
   /**
@@ -146,7 +153,10 @@ export class AviP2pHandle {
   publishBatch(
     messages: readonly { topic: string; data: Uint8Array }[],
   ): Promise<number> {
-    return this.#rt.call("publishBatch", () => this.#rt.publishBatch(messages));
+    return this.#rt.call(
+      "publishBatch",
+      () => this.#rt.pubsub.publishBatch(messages),
+    );
   }
 
   /**
@@ -159,7 +169,7 @@ export class AviP2pHandle {
    * ```
    */
   topicPeers(topic: string): Promise<PeerId[]> {
-    return this.#rt.call("topicPeers", () => this.#rt.topicPeers(topic));
+    return this.#rt.call("topicPeers", () => this.#rt.pubsub.topicPeers(topic));
   }
 
   /**
@@ -170,7 +180,10 @@ export class AviP2pHandle {
    * ```
    */
   connectedPeers(): Promise<PeerId[]> {
-    return this.#rt.call("connectedPeers", () => this.#rt.connectedPeers());
+    return this.#rt.call(
+      "connectedPeers",
+      () => this.#rt.peers.connectedPeers(),
+    );
   }
 
   /**
@@ -183,7 +196,7 @@ export class AviP2pHandle {
    * ```
    */
   discoverPeers(): Promise<PeerId[]> {
-    return this.#rt.call("discoverPeers", () => this.#rt.discoverPeers());
+    return this.#rt.call("discoverPeers", () => this.#rt.peers.discoverPeers());
   }
 
   /**
@@ -200,7 +213,7 @@ export class AviP2pHandle {
    * ```
    */
   dial(address: string): Promise<PeerId> {
-    return this.#rt.call("dial", () => this.#rt.dial(address));
+    return this.#rt.call("dial", () => this.#rt.peers.dial(address));
   }
 
   /**
@@ -214,7 +227,7 @@ export class AviP2pHandle {
    * ```
    */
   disconnect(peerId: PeerId | string): Promise<void> {
-    return this.#rt.call("disconnect", () => this.#rt.disconnect(peerId));
+    return this.#rt.call("disconnect", () => this.#rt.peers.disconnect(peerId));
   }
 
   /**
@@ -230,7 +243,7 @@ export class AviP2pHandle {
    * ```
    */
   peerInfo(peerId: PeerId | string): Promise<PeerInfoView> {
-    return this.#rt.call("peerInfo", () => this.#rt.peerInfo(peerId));
+    return this.#rt.call("peerInfo", () => this.#rt.peers.peerInfo(peerId));
   }
 
   // ---- streams ------------------------------------------------------------

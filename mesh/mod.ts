@@ -24,5 +24,5 @@ export type { AviP2pConfig } from "./config.ts";
 export { CONFIG_DEFAULTS } from "./config.ts";
 export { EventStream } from "./event_hub.ts";
 export type { EventStreamStats } from "./event_hub.ts";
-export type { MeshStats, PeerInfoView } from "./_runtime.ts";
+export type { MeshStats, PeerInfoView } from "./types.ts";
 export { parsePeerId } from "./peer_id.ts";

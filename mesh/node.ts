@@ -9,7 +9,8 @@ import type { PeerId } from "../core/peer_id.ts";
 import { type AviP2pConfig, resolveConfig } from "./config.ts";
 import type { EventStream } from "./event_hub.ts";
 import { AviP2pHandle } from "./handle.ts";
-import { MeshRuntime, type MeshStats } from "./_runtime.ts";
+import { MeshRuntime } from "./_runtime.ts";
+import type { MeshStats } from "./types.ts";
 
 /**
  * A running mesh node: TCP + Noise + Yamux, GossipSub (signed messages),
