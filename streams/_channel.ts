@@ -4,14 +4,22 @@
  * @module
  */
 
-import type { Stream } from "@libp2p/interface";
 import type { PeerId } from "../core/peer_id.ts";
-import { FrameDecoder, MAX_UNACCEPTED_FRAME_BYTES } from "./frame.ts";
+import {
+  encodeFrame,
+  FrameDecoder,
+  type FrameTypeValue,
+  MAX_UNACCEPTED_FRAME_BYTES,
+} from "./frame.ts";
+import type { HostStream } from "./host.ts";
 import { ReceiveStats } from "./_receive_stats.ts";
-import type { StreamFrame, StreamMode } from "./types.ts";
+import type { StreamFrame, StreamMode, StreamStats } from "./types.ts";
 
 /** Where a channel is in its life. */
 export type State = "handshake" | "requesting" | "pending" | "open" | "closed";
+
+/** Hand one encoded data frame to the network; throws when the stream died. */
+export type WriteFrame = (ch: Channel, frame: Uint8Array, size: number) => void;
 
 /** The `readable()` of a channel. */
 export interface Reader {
@@ -53,7 +61,7 @@ export class Channel {
   readonly decoder: FrameDecoder;
 
   constructor(
-    readonly raw: Stream,
+    readonly raw: HostStream,
     readonly peer: PeerId,
     readonly direction: "outbound" | "inbound",
     state: State,
@@ -67,5 +75,66 @@ export class Channel {
   open(): void {
     this.state = "open";
     this.decoder.maxPayload = Math.max(this.maxFrameBytes, 4096);
+  }
+
+  /** Send a control frame; a closed stream is left to its close listener. */
+  control(
+    type: FrameTypeValue,
+    payload?: Uint8Array,
+    flags = 0,
+    seq = 0,
+    timestamp = 0,
+  ): void {
+    try {
+      this.raw.send(encodeFrame(type, seq, timestamp, payload, flags));
+    } catch {
+      // the stream is already closed; its close listener reports it
+    }
+  }
+
+  /**
+   * Wait for the next `drain` (or also `idle`) event, or the channel's end.
+   * Never `stream.onDrain()`: in @libp2p/utils 7.4.1 its promise is made
+   * once and never renewed, so awaiting it again resolves at once and spins.
+   */
+  drained(also?: "idle"): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.raw.removeEventListener("drain", done);
+        if (also) this.raw.removeEventListener(also, done);
+        this.wakers.delete(done);
+        resolve();
+      };
+      this.raw.addEventListener("drain", done);
+      if (also) this.raw.addEventListener(also, done);
+      this.wakers.add(done);
+    });
+  }
+
+  /** The channel's figures now. */
+  snapshot(): StreamStats {
+    return {
+      id: this.id,
+      peer: this.peer,
+      mode: this.mode,
+      direction: this.direction,
+      state: this.state === "open"
+        ? "open"
+        : this.state === "closed"
+        ? "closed"
+        : "pending",
+      framesSent: this.framesSent,
+      bytesSent: this.bytesSent,
+      framesReceived: this.rx.frames,
+      bytesReceived: this.rx.bytes,
+      lost: this.rx.lost,
+      dropped: this.dropped,
+      reordered: this.rx.reordered,
+      jitterMs: this.rx.jitterMs,
+      latencyMs: this.rx.latencyMs,
+      bufferedBytes: this.state === "closed" ? 0 : this.raw.writeBufferLength +
+        this.rtQueuedBytes + this.raw.readBufferLength + this.inboxBytes +
+        this.decoder.bufferedBytes,
+    };
   }
 }

@@ -132,3 +132,11 @@ export interface StreamStats {
    */
   bufferedBytes: number;
 }
+
+/** Counters of refused network input, for the whole service. */
+export interface StreamServiceCounters {
+  /** Streams ended because the peer broke the wire format or the protocol. */
+  protocolErrors: number;
+  /** Incoming requests refused (limit, share, duplicate id, stopped). */
+  refusedRequests: number;
+}
