@@ -8,29 +8,38 @@
  * frames, counted, so latency never piles up). A stream can also be used as a
  * web `ReadableStream` of frames and a `WritableStream` of byte chunks.
  *
- * The service is wired into the node's handle by the mesh runtime; on its own
- * it needs a running js-libp2p node.
+ * The service is wired into the node's handle by the mesh runtime (its
+ * `requestStream`, `sendStreamData`, `streamReadable`, ... calls); on its own
+ * it needs a host: a running js-libp2p node satisfies {@linkcode StreamsHost}
+ * as it is.
  *
- * @example Two peers talk
- * ```ts ignore
- * import { StreamService } from "./mod.ts";
- * const service = new StreamService({ libp2p, emit: (e) => console.log(e.type), maxStreams: 5 });
- * await service.start();
- * const id = await service.request(peer, "voice", { mode: "realtime" });
- * await service.send(id, new Uint8Array(640));
- * console.log(service.stats(id).framesSent); // 1
- * await service.close(id);
- * await service.stop();
+ * @example Two peers talk, through the handle of a node
+ * ```ts
+ * import { AviP2p, type PeerId } from "@avi/p2p";
+ *
+ * async function talk(peer: PeerId): Promise<void> {
+ *   const node = await AviP2p.start({ nodeName: "mic", dataDir: null });
+ *   const handle = node.handle();
+ *   const id = await handle.requestStream(peer, "voice", { mode: "realtime" });
+ *   await handle.sendStreamData(id, new Uint8Array(640));
+ *   console.log((await handle.streamStats(id)).framesSent); // 1
+ *   await handle.closeStream(id);
+ *   await node.shutdown();
+ * }
  * ```
  *
  * @module
  */
-export {
-  MAX_REASON_BYTES,
-  StreamService,
-  type StreamServiceCounters,
-  type StreamServiceInit,
-} from "./service.ts";
+export { StreamService } from "./service.ts";
+export { MAX_REASON_BYTES, type StreamServiceInit } from "./options.ts";
+export type {
+  HostConnection,
+  HostHandleOptions,
+  HostPeer,
+  HostStream,
+  HostStreamEvents,
+  StreamsHost,
+} from "./host.ts";
 export {
   DEFAULT_MAX_FRAME_BYTES,
   FRAME_HEADER_BYTES,
@@ -42,5 +51,6 @@ export type {
   SendStreamOptions,
   StreamFrame,
   StreamMode,
+  StreamServiceCounters,
   StreamStats,
 } from "./types.ts";

@@ -16,7 +16,7 @@ import type { PeerId } from "../core/peer_id.ts";
  *
  * @example
  * ```ts
- * import type { StreamMode } from "@avi/p2p/streams";
+ * import type { StreamMode } from "@avi/p2p";
  * const mode: StreamMode = "realtime";
  * ```
  */
@@ -27,7 +27,7 @@ export type StreamMode = "reliable" | "realtime";
  *
  * @example
  * ```ts
- * import type { RequestStreamOptions } from "@avi/p2p/streams";
+ * import type { RequestStreamOptions } from "@avi/p2p";
  * const options: RequestStreamOptions = { mode: "realtime" };
  * ```
  */
@@ -47,7 +47,7 @@ export interface RequestStreamOptions {
  *
  * @example
  * ```ts
- * import type { SendStreamOptions } from "@avi/p2p/streams";
+ * import type { SendStreamOptions } from "@avi/p2p";
  * const options: SendStreamOptions = { timestamp: Date.now() };
  * ```
  */
@@ -66,7 +66,7 @@ export interface SendStreamOptions {
  *
  * @example
  * ```ts
- * import type { StreamFrame } from "@avi/p2p/streams";
+ * import type { StreamFrame } from "@avi/p2p";
  * const show = (f: StreamFrame) => `#${f.seq} ${f.data.length} bytes`;
  * ```
  */
@@ -84,7 +84,7 @@ export interface StreamFrame {
  *
  * @example
  * ```ts
- * import type { StreamStats } from "@avi/p2p/streams";
+ * import type { StreamStats } from "@avi/p2p";
  * const line = (s: StreamStats) =>
  *   `${s.framesReceived} frames, ${s.lost} lost, jitter ${s.jitterMs} ms`;
  * ```
