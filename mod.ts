@@ -25,7 +25,23 @@ export {
   TooLargeError,
   UnstableApiError,
 } from "./core/errors.ts";
-export type * from "./core/events.ts";
+export type {
+  AviEvent,
+  ContextUpdatedEvent,
+  JsonObject,
+  JsonValue,
+  LaggedEvent,
+  MessageEvent,
+  PeerConnectedEvent,
+  PeerDisconnectedEvent,
+  PeerDiscoveredEvent,
+  StartedEvent,
+  StreamAcceptedEvent,
+  StreamClosedEvent,
+  StreamDataEvent,
+  StreamRejectedEvent,
+  StreamRequestedEvent,
+} from "./core/events.ts";
 export type { PeerId, StreamId } from "./core/peer_id.ts";
 export {
   AviP2p,

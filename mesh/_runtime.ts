@@ -39,7 +39,11 @@ interface Listenable {
   removeEventListener(type: string, fn: (ev: any) => void): void;
 }
 
-/** The running mesh node (internal). */
+/**
+ * The running mesh node (internal).
+ *
+ * @ignore
+ */
 export class MeshRuntime {
   readonly config: ResolvedConfig;
   readonly libp2p: MeshLibp2p;

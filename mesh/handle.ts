@@ -37,7 +37,12 @@ import { parsePeerId } from "./peer_id.ts";
 export class AviP2pHandle {
   #rt: MeshRuntime;
 
-  /** @internal Use `node.handle()`. */
+  /**
+   * Internal: get a handle with `node.handle()`.
+   *
+   * @internal
+   * @ignore
+   */
   constructor(runtime: MeshRuntime) {
     this.#rt = runtime;
   }

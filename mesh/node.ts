@@ -42,6 +42,7 @@ export class AviP2p {
   #rt: MeshRuntime;
   #handle: AviP2pHandle;
 
+  /** @ignore */
   private constructor(rt: MeshRuntime) {
     this.#rt = rt;
     this.#handle = new AviP2pHandle(rt);
