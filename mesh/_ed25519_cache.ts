@@ -28,6 +28,17 @@ import {
   verify as nodeVerify,
 } from "node:crypto";
 import { generateKeyPair } from "@libp2p/crypto/keys";
+import type { WrittenFor } from "./_written_for.ts";
+
+/**
+ * The version this adjustment was written for: it replaces the `sign` and
+ * `verify` methods of the library's Ed25519 key classes and reads `raw`.
+ */
+export const ED25519_CACHE_WRITTEN_FOR: WrittenFor = {
+  name: "@libp2p/crypto",
+  version: "5.1.23",
+  adjustment: "mesh/_ed25519_cache.ts",
+};
 
 /** Public keys whose KeyObject is kept, at most (oldest forgotten first). */
 export const MAX_CACHED_PUBLIC_KEYS = 1024;

@@ -3,9 +3,15 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { generateKeyPair, publicKeyFromRaw } from "@libp2p/crypto/keys";
 import {
   cachedPublicKeys,
+  ED25519_CACHE_WRITTEN_FOR,
   MAX_CACHED_PUBLIC_KEYS,
   patchEd25519KeyCache,
 } from "./_ed25519_cache.ts";
+import { assertWrittenFor } from "./_written_for.ts";
+
+Deno.test("the Ed25519 key cache was written for the installed @libp2p/crypto", async () => {
+  await assertWrittenFor(ED25519_CACHE_WRITTEN_FOR);
+});
 
 Deno.test("cached Ed25519 sign/verify agree with an independent implementation", async () => {
   await patchEd25519KeyCache();

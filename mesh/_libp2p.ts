@@ -26,6 +26,25 @@ import type {
 import type { ResolvedConfig } from "./config.ts";
 import { patchEd25519KeyCache } from "./_ed25519_cache.ts";
 import { patchYamuxWindowUpdates } from "./_yamux_window.ts";
+import type { WrittenFor } from "./_written_for.ts";
+
+/**
+ * The versions the adjustments of {@linkcode buildLibp2p} were written for:
+ * it sets Identify's private `host.protocolVersion`, and Kademlia's private
+ * `rpc.incomingMessageTimeout` (which 16.4.5 accepts but never passes on).
+ */
+export const LIBP2P_ADJUSTMENTS_WRITTEN_FOR: readonly WrittenFor[] = [
+  {
+    name: "@libp2p/identify",
+    version: "4.1.14",
+    adjustment: "mesh/_libp2p.ts (Identify protocol version)",
+  },
+  {
+    name: "@libp2p/kad-dht",
+    version: "16.4.5",
+    adjustment: "mesh/_libp2p.ts (Kademlia inbound request timeout)",
+  },
+];
 
 /** The Identify protocol version every mesh node announces. */
 export const IDENTIFY_PROTOCOL_VERSION = "/avi/1.0.0";

@@ -16,6 +16,17 @@
  */
 
 import { StreamState, YamuxStream } from "@chainsafe/libp2p-yamux/stream";
+import type { WrittenFor } from "./_written_for.ts";
+
+/**
+ * The version this adjustment was written for: it replaces a method of
+ * `YamuxStream` and reads its private window fields.
+ */
+export const YAMUX_WINDOW_WRITTEN_FOR: WrittenFor = {
+  name: "@chainsafe/libp2p-yamux",
+  version: "8.0.1",
+  adjustment: "mesh/_yamux_window.ts",
+};
 
 interface WindowFields {
   state: StreamState;

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
 import { StreamState, YamuxStream } from "@chainsafe/libp2p-yamux/stream";
-import { patchYamuxWindowUpdates } from "./_yamux_window.ts";
+import {
+  patchYamuxWindowUpdates,
+  YAMUX_WINDOW_WRITTEN_FOR,
+} from "./_yamux_window.ts";
+import { assertWrittenFor } from "./_written_for.ts";
 
 const WINDOW = 256 * 1024;
+
+Deno.test("yamux: the adjustment was written for the installed @chainsafe/libp2p-yamux", async () => {
+  await assertWrittenFor(YAMUX_WINDOW_WRITTEN_FOR);
+});
 
 /** A stream with just the fields window updates use; records frames sent. */
 function stream(state: StreamState, used: number) {
