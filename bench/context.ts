@@ -17,7 +17,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { ContextDoc, jsonEqual } from "../context/doc.ts";
 import { encodeDelta } from "../context/delta.ts";
 import { ContextSync } from "../context/sync.ts";
-import { MemoryNetwork } from "../tests/context_fixture.ts";
+import { MemoryNetwork } from "../tests/support/context_fixture.ts";
 import { AviP2p } from "../mesh/mod.ts";
 
 const KEYS = 100;

@@ -17,7 +17,7 @@ import {
   connect,
   startTestNode,
   type TestNode,
-} from "../tests/streams_fixture.ts";
+} from "../tests/support/streams_fixture.ts";
 
 const RAW_PROTOCOL = "/avi/bench/raw/1.0.0";
 const CHUNK = 64 * 1024;

@@ -14,7 +14,7 @@ import {
   Writer,
 } from "../protocol/mod.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { until } from "./mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 import {
   fakeMesh,
   idleEvents,

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import type { AviEvent } from "../core/events.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, until } from "./mesh_fixture.ts";
+import { shutdownAll } from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 import {
   startChaosProxy,
   startGatewayAndPeer,

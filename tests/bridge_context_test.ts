@@ -11,7 +11,8 @@ import type { JsonObject, JsonValue } from "../core/events.ts";
 import { ErrorCode } from "../protocol/mod.ts";
 import type { AviP2p } from "../mesh/mod.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { shutdownAll, startNode } from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 import { startLocalBridge } from "./support/bridge_rig.ts";
 
 const te = new TextEncoder();

@@ -17,7 +17,8 @@ import {
   nobleCrypto,
 } from "../protocol/mod.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, until, untilTopicPeer } from "./mesh_fixture.ts";
+import { shutdownAll, untilTopicPeer } from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 import {
   fakeMesh,
   idleEvents,

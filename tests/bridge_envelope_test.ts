@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../core/events.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, until, untilTopicPeer } from "./mesh_fixture.ts";
+import { shutdownAll, untilTopicPeer } from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 import {
   fakeMesh,
   idleEvents,

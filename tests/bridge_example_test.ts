@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { toHex } from "../core/hex.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { until } from "./mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 
 Deno.test("examples/gateway.ts runs with the smallest permission set and prints devices coming and going", async () => {
   const dir = await Deno.makeTempDir();

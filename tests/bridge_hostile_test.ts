@@ -17,7 +17,8 @@ import {
 } from "../protocol/mod.ts";
 import type { FloodJob, FloodResult } from "./support/bridge_flood_worker.ts";
 import { RawDevice } from "./support/bridge_device.ts";
-import { shutdownAll, until, untilTopicPeer } from "./mesh_fixture.ts";
+import { shutdownAll, untilTopicPeer } from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
 
 const te = new TextEncoder();

@@ -17,7 +17,8 @@ import {
   type SecureSession,
   Writer,
 } from "../protocol/mod.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { shutdownAll, startNode } from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 
 const SOURCE = new URL("./c_client/avi_client.c", import.meta.url).pathname;
 const DEVICE_ID = 42;

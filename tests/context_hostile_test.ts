@@ -12,7 +12,8 @@ import type { AviP2p } from "../mesh/mod.ts";
 import { CONTEXT_TOPIC } from "../context/sync.ts";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { loadIdentity } from "../mesh/identity.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { shutdownAll, startNode } from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 
 const base = {
   enableMdns: false,

@@ -13,7 +13,12 @@ import { encodeDelta } from "../context/delta.ts";
 import { CONTEXT_TOPIC } from "../context/sync.ts";
 import { encode } from "@msgpack/msgpack";
 import { loadIdentity } from "../mesh/identity.ts";
-import { shutdownAll, startNode, until, waitForEvent } from "./mesh_fixture.ts";
+import {
+  shutdownAll,
+  startNode,
+  waitForEvent,
+} from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 
 // No mDNS, no DHT: the topology is exactly the bootstrap star, and redials
 // are slow so that a partition made by `disconnect` lasts until healed.

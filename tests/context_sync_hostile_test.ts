@@ -11,8 +11,8 @@ import { TooLargeError } from "../core/errors.ts";
 import {
   MemoryNetwork,
   type MemoryTransport,
-  waitFor,
-} from "./context_fixture.ts";
+} from "./support/context_fixture.ts";
+import { until } from "./support/wait.ts";
 
 async function node(
   net: MemoryNetwork,
@@ -45,7 +45,11 @@ Deno.test("ContextSync: a neighbour's range claim is capped at the writer's newe
   const evil = await attacker(net);
   try {
     await w.sync.setPath("avi.lamp", "before");
-    await waitFor(() => v.sync.getContext("avi.lamp") === "before", "first");
+    await until(
+      () => v.sync.getContext("avi.lamp") === "before",
+      15_000,
+      "first",
+    );
     const writer = w.sync.writerId;
     // A bare claim, then one with a "head" that evil signed itself.
     await evil.transport.send(
@@ -66,10 +70,18 @@ Deno.test("ContextSync: a neighbour's range claim is capped at the writer's newe
         await evil.transport.privateKey.sign(fake),
       ]]),
     );
-    await waitFor(() => v.sync.stats().rejectedForged >= 1, "the fake head");
+    await until(
+      () => v.sync.stats().rejectedForged >= 1,
+      15_000,
+      "the fake head",
+    );
     assert.equal(v.sync.version()[writer], 1);
     await w.sync.setPath("avi.lamp", "after");
-    await waitFor(() => v.sync.getContext("avi.lamp") === "after", "next");
+    await until(
+      () => v.sync.getContext("avi.lamp") === "after",
+      15_000,
+      "next",
+    );
     assert.equal(v.sync.version()[writer], 2);
   } finally {
     await w.sync.stop();
@@ -89,18 +101,27 @@ Deno.test("ContextSync: a flood of digests gets few, bounded answers, to the ask
     for (let i = 0; i < 300; i++) {
       await w.sync.setPath(`avi.k${i}`, "x".repeat(500));
     }
-    await waitFor(() => v.sync.getContext("avi.k299") !== undefined, "300");
+    await until(
+      () => v.sync.getContext("avi.k299") !== undefined,
+      15_000,
+      "300",
+    );
     await new Promise((r) => setTimeout(r, 50)); // connect-time digests settle
     bystander.got.length = 0;
     const digest = encode([2, []]);
     for (let i = 0; i < 50; i++) {
       await evil.transport.send(v.transport.localPeerId, digest);
     }
-    await waitFor(() => v.sync.stats().digestsDeferred >= 49, "the flood");
+    await until(
+      () => v.sync.stats().digestsDeferred >= 49,
+      15_000,
+      "the flood",
+    );
     // One answer at once, then one for the latest deferred digest.
-    await waitFor(
+    await until(
       () =>
         evil.got.filter((m) => (decode(m) as number[])[0] === 1).length >= 2,
+      15_000,
       "the deferred answer",
     );
     const answers = evil.got.filter((m) => (decode(m) as number[])[0] === 1);
@@ -130,9 +151,9 @@ Deno.test("ContextSync: state kept per peer is bounded, and dropped when the pee
     const rows: [string, number][] = [];
     for (let i = 0; i < 5_000; i++) rows.push([`forged-writer-${i}`, 5]);
     await evil.transport.send(v.transport.localPeerId, encode([2, rows]));
-    await waitFor(() => v.sync.stats().peerStates === 1, "a peer state");
+    await until(() => v.sync.stats().peerStates === 1, 15_000, "a peer state");
     net.partition((id) => id === evil.transport.localPeerId ? 1 : 0);
-    await waitFor(() => v.sync.stats().peerStates === 0, "state dropped");
+    await until(() => v.sync.stats().peerStates === 0, 15_000, "state dropped");
   } finally {
     await v.sync.stop();
     net.close();
@@ -147,7 +168,7 @@ Deno.test("ContextSync: one writer's kept changes are bounded (maxWriterBytes)",
     for (let i = 0; i < 40; i++) {
       await w.sync.setPath(`avi.s${i}`, "y".repeat(500));
     }
-    await waitFor(() => v.sync.stats().rejectedQuota > 0, "refusals");
+    await until(() => v.sync.stats().rejectedQuota > 0, 15_000, "refusals");
     const kept = Object.keys(
       (v.sync.getContext("avi") as Record<string, unknown>) ?? {},
     ).filter((k) => k.startsWith("s")).length;
@@ -178,8 +199,9 @@ Deno.test("ContextSync persistence: a change is one append to the log, not a rew
       await w.sync.setPath(`avi.sensors.s${i}`, "v".repeat(200));
     }
     await v.sync.setPath("avi.own", 1);
-    await waitFor(
+    await until(
       () => v.sync.getContext("avi.sensors.s49") !== undefined,
+      15_000,
       "the writes",
     );
     assert.equal(store.saves, 0, "no snapshot rewritten");
@@ -220,16 +242,18 @@ Deno.test("ContextSync: a node restarted many times does not grow every version 
       });
       await w.start();
       await w.setPath("avi.volume", run);
-      await waitFor(
+      await until(
         () => v.sync.getContext("avi.volume") === run,
+        15_000,
         `run ${run}`,
       );
       await w.stop();
       net.leave(transport);
     }
     // Only the newest epoch of that node still counts (with v's own).
-    await waitFor(
+    await until(
       () => Object.keys(v.sync.version()).length <= 2,
+      15_000,
       "old epochs retired",
     );
   } finally {

@@ -14,8 +14,8 @@ import type { PrivateKey } from "@libp2p/interface";
 import {
   MemoryNetwork,
   type MemoryTransport,
-  waitFor,
-} from "./context_fixture.ts";
+} from "./support/context_fixture.ts";
+import { until } from "./support/wait.ts";
 
 interface Node {
   sync: ContextSync;
@@ -72,7 +72,7 @@ Deno.test("ContextSync: five nodes converge under loss, duplication and reorderi
         if (k % 5 === 0) await n.sync.deletePath(`avi.device.n${(i + 1) % 5}`);
       }
     }));
-    await waitFor(() => same(nodes), "convergence");
+    await until(() => same(nodes), 15_000, "convergence");
     const doc = nodes[0].sync.getContext() as {
       avi: { device: Record<string, unknown> };
     };
@@ -113,7 +113,7 @@ Deno.test("ContextSync: an update made with no peer connected is sent when one c
     assert.ok(a.sync.stats().publishFailures >= 1);
     const b = await node(net);
     try {
-      await waitFor(() => same([a, b]), "late joiner");
+      await until(() => same([a, b]), 15_000, "late joiner");
       assert.equal(b.sync.getContext("avi.device.lights"), "on");
       assert.deepEqual(b.sync.getPeerContext(a.transport.localPeerId), {
         avi: { device: { lights: "on" } },
@@ -135,19 +135,19 @@ Deno.test("ContextSync: a partitioned node heals; relayed deltas keep their writ
   const nodes = await Promise.all([0, 1, 2].map(() => node(net)));
   const [a, b, c] = nodes;
   try {
-    await waitFor(() => same(nodes), "start");
+    await until(() => same(nodes), 15_000, "start");
     // a | b c
     net.partition((id) => (id === a.transport.localPeerId ? 1 : 2));
     await a.sync.setPath("avi.device.a", 1);
     await b.sync.setPath("avi.device.b", 2);
     await c.sync.setPath("avi.device.b", 3);
-    await waitFor(() => same([b, c]), "b and c");
+    await until(() => same([b, c]), 15_000, "b and c");
     assert.equal(a.sync.getContext("avi.device.b"), undefined);
     // a talks only to b; c must get a's write relayed through b.
     net.partition((id) => (id === c.transport.localPeerId ? 2 : 1));
-    await waitFor(() => same([a, b]), "a and b");
+    await until(() => same([a, b]), 15_000, "a and b");
     net.heal();
-    await waitFor(() => same(nodes), "all three");
+    await until(() => same(nodes), 15_000, "all three");
     assert.equal(c.sync.getContext("avi.device.a"), 1);
     assert.deepEqual(c.sync.getPeerContext(a.transport.localPeerId), {
       avi: { device: { a: 1 } },
@@ -164,7 +164,11 @@ Deno.test("ContextSync rejects and counts forged, oversized and malformed deltas
   const evil = await net.join();
   const victim = await net.join();
   try {
-    await waitFor(() => a.transport.connectedPeers().length === 2, "peers");
+    await until(
+      () => a.transport.connectedPeers().length === 2,
+      15_000,
+      "peers",
+    );
     // Forged: evil claims victim wrote it, signs with its own key.
     const forged = encodeDelta({
       writer: victim.localPeerId,
@@ -196,11 +200,15 @@ Deno.test("ContextSync rejects and counts forged, oversized and malformed deltas
     await evil.publish("avi-context/1", new Uint8Array(9000));
     await evil.publish("avi-context/1", new Uint8Array([0xc1, 0xff]));
     await evil.publish("avi-context/1", encode([1, [["not bytes"]], null]));
-    await waitFor(() => {
-      const s = a.sync.stats();
-      return s.rejectedForged === 1 && s.rejectedTooLarge === 2 &&
-        s.rejectedMalformed === 2;
-    }, "rejection counters");
+    await until(
+      () => {
+        const s = a.sync.stats();
+        return s.rejectedForged === 1 && s.rejectedTooLarge === 2 &&
+          s.rejectedMalformed === 2;
+      },
+      15_000,
+      "rejection counters",
+    );
     // A genuine delta by evil, signed by evil, is accepted.
     const ok = encodeDelta({
       writer: evil.localPeerId,
@@ -213,8 +221,9 @@ Deno.test("ContextSync rejects and counts forged, oversized and malformed deltas
       "avi-context/1",
       encode([1, [[ok, await evil.sign(ok)]], null]),
     );
-    await waitFor(
+    await until(
       () => a.sync.getContext("avi.device.ok") === true,
+      15_000,
       "genuine delta",
     );
     assert.equal(a.sync.getContext("avi.device.door"), undefined);
@@ -235,11 +244,16 @@ Deno.test("ContextSync canWrite: a writer may only write the paths it is allowed
   try {
     await gateway.sync.setPath("avi.sensors.d1.temp", 21);
     await gateway.sync.setPath("avi.device.volume", 99);
-    await waitFor(
+    await until(
       () => home.sync.getContext("avi.sensors.d1.temp") === 21,
+      15_000,
       "sensor write",
     );
-    await waitFor(() => home.sync.stats().rejectedUnauthorized > 0, "refusal");
+    await until(
+      () => home.sync.stats().rejectedUnauthorized > 0,
+      15_000,
+      "refusal",
+    );
     assert.equal(home.sync.getContext("avi.device.volume"), undefined);
   } finally {
     await gateway.sync.stop();
@@ -259,7 +273,7 @@ Deno.test("ContextSync: a node stopped, updated past and restarted from its stor
     await b0.sync.setPath("avi.device.mine", "kept");
     await b0.sync.setPath("avi.device.gone", 1);
     await b0.sync.deletePath("avi.device.gone");
-    await waitFor(() => same([a, b0]), "first sync");
+    await until(() => same([a, b0]), 15_000, "first sync");
     await b0.sync.stop();
     net.leave(b0.transport);
     await a.sync.setPath("avi.device.while", "away");
@@ -271,12 +285,13 @@ Deno.test("ContextSync: a node stopped, updated past and restarted from its stor
       undefined,
       "not resurrected",
     );
-    await waitFor(() => same([a, b]), "catch-up");
+    await until(() => same([a, b]), 15_000, "catch-up");
     assert.equal(b.sync.getContext("avi.device.while"), "away");
     // The restarted writer continues its sequence: a new write is not a duplicate.
     await b.sync.setPath("avi.device.back", true);
-    await waitFor(
+    await until(
       () => a.sync.getContext("avi.device.back") === true,
+      15_000,
       "new write after restart",
     );
   } finally {
@@ -337,22 +352,23 @@ Deno.test("ContextSync collects a tombstone once every node has seen it, and it 
   const [a, b, c] = nodes;
   try {
     await a.sync.setPath("avi.device.timer", 5);
-    await waitFor(() => same(nodes), "the write");
+    await until(() => same(nodes), 15_000, "the write");
     await b.sync.deletePath("avi.device.timer");
-    await waitFor(() => same(nodes), "the delete");
+    await until(() => same(nodes), 15_000, "the delete");
     // Not collectable yet: the delete still marks its parents as objects.
     assert.ok(nodes.every((n) => n.sync.stats().tombstones === 1));
     await c.sync.setPath("avi.device.other", 1); // a later write under the parent
-    await waitFor(() => same(nodes), "the later write");
-    await waitFor(
+    await until(() => same(nodes), 15_000, "the later write");
+    await until(
       () => nodes.every((n) => n.sync.stats().tombstonesCollected === 1),
+      15_000,
       "collection on every node",
     );
     assert.ok(nodes.every((n) => n.sync.stats().tombstones === 0));
     assert.equal(a.sync.getContext("avi.device.timer"), undefined);
     // A late joiner learns the same document (nothing comes back).
     const late = await node(net);
-    await waitFor(() => same([...nodes, late]), "late joiner");
+    await until(() => same([...nodes, late]), 15_000, "late joiner");
     assert.equal(late.sync.getContext("avi.device.timer"), undefined);
     await late.sync.stop();
   } finally {
@@ -374,7 +390,11 @@ Deno.test("ContextSync: answers split over several messages still let a late joi
     }
     const late = await node(net, small);
     try {
-      await waitFor(() => same([a, late]), "late joiner, document and version");
+      await until(
+        () => same([a, late]),
+        15_000,
+        "late joiner, document and version",
+      );
       assert.equal(late.sync.getContext("avi.device.k10"), "second 10");
     } finally {
       await late.sync.stop();

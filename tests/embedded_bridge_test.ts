@@ -12,7 +12,8 @@ import {
   RequestRefusedError,
 } from "../embedded/mod.ts";
 import { ErrorCode } from "../protocol/mod.ts";
-import { shutdownAll, until, untilTopicPeer } from "./mesh_fixture.ts";
+import { shutdownAll, untilTopicPeer } from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 import { startGatewayAndPeer, startLocalBridge } from "./support/bridge_rig.ts";
 
 const te = new TextEncoder();

@@ -10,7 +10,8 @@ import {
   createDenoUdpSocket,
   denoCrypto,
 } from "../embedded/mod.ts";
-import { shutdownAll, until, untilTopicPeer } from "./mesh_fixture.ts";
+import { shutdownAll, untilTopicPeer } from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 import {
   startChaosProxy,
   startGatewayAndPeer,

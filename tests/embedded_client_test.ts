@@ -21,6 +21,7 @@ import {
   Writer,
 } from "../protocol/mod.ts";
 import { TestGateway } from "./support/test_gateway.ts";
+import { until } from "./support/wait.ts";
 
 const KEY = crypto.getRandomValues(new Uint8Array(32));
 const DEVICE = 4242;
@@ -85,14 +86,6 @@ function plaintext(...ms: Message[]): Uint8Array {
   return w.buf.slice(0, w.pos);
 }
 
-async function until(check: () => boolean, what: string, ms = 15000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 Deno.test("AviEmbedded connects, subscribes, receives, publishes and reports events", async () => {
   await withDevice(async ({ gw, avi, inbox }) => {
     assert.equal(avi.isConnected(), false);
@@ -104,7 +97,7 @@ Deno.test("AviEmbedded connects, subscribes, receives, publishes and reports eve
       1,
     );
     assert.equal(gw.publish("home/other", new Uint8Array([9])), 0);
-    await until(() => inbox.length === 1, "a message");
+    await until(() => inbox.length === 1, 15_000, "a message");
     assert.equal(inbox[0].topic, "home/kitchen/light");
     assert.deepStrictEqual(inbox[0].data, new Uint8Array([1, 2, 3]));
 
@@ -214,7 +207,7 @@ Deno.test("AviEmbedded re-handshakes and re-subscribes by itself after a gateway
     );
     assert.notEqual([...gw.sessions.keys()][0], firstSession);
     assert.equal(gw.publish("alerts/fire", new Uint8Array([5])), 1);
-    await until(() => inbox.length === 1, "message after restart");
+    await until(() => inbox.length === 1, 15_000, "message after restart");
     assert.equal(avi.stats.handshakes, 2);
     void states;
   } finally {
@@ -292,11 +285,11 @@ Deno.test("AviEmbedded keeps alive with Ping, presumes a silent gateway lost and
     gw.dropIncoming = () => true;
     await until(
       () => avi.state === "reconnecting",
-      "gateway presumed lost",
       15000,
+      "gateway presumed lost",
     );
     gw.dropIncoming = null;
-    await until(() => avi.isConnected(), "reconnected", 15000);
+    await until(() => avi.isConnected(), 15000, "reconnected");
     assert.ok(gw.handshakes >= 2);
     assert.deepStrictEqual(states.slice(0, 3), [
       "handshaking",
@@ -529,8 +522,8 @@ Deno.test("AviEmbedded drops a bundled frame with one malformed message whole", 
     gw.sendPlaintext(DEVICE, bad);
     await until(
       () => avi.stats.framesDropped === dropped0 + 1,
-      "the frame dropped",
       5000,
+      "the frame dropped",
     );
     assert.equal(acked, 0, "the ack before the bad message was not handled");
     assert.equal(avi.pendingCount(), 1);
@@ -538,7 +531,11 @@ Deno.test("AviEmbedded drops a bundled frame with one malformed message whole", 
     // The session is fine: the same messages without the bad one are handled.
     gw.sendPlaintext(DEVICE, good);
     await within(done, "the ack of the good frame");
-    await until(() => inbox.length === 1, "the message of the good frame");
+    await until(
+      () => inbox.length === 1,
+      15_000,
+      "the message of the good frame",
+    );
     assert.equal(avi.pendingCount(), 0);
     assert.equal(avi.stats.framesDropped, dropped0 + 1);
   }, { retryInitialMs: 5000, retryMaxMs: 5000 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../core/errors.ts";
-import { startNode } from "./mesh_fixture.ts";
+import { startNode } from "./support/mesh_fixture.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 

@@ -6,9 +6,9 @@ import {
   shutdownAll,
   startNode,
   uniqueTag,
-  until,
   waitForEvent,
-} from "./mesh_fixture.ts";
+} from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 
 Deno.test("mDNS: two nodes with the same discovery tag find and connect to each other; another tag stays apart", async () => {
   const tag = uniqueTag();

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../core/events.ts";
 import { InvalidTopicError, TooLargeError } from "../core/errors.ts";
 import { ENVELOPE_TOPIC } from "../mesh/_envelope.ts";
-import { shutdownAll, startNode, until, waitForEvent } from "./mesh_fixture.ts";
+import {
+  shutdownAll,
+  startNode,
+  waitForEvent,
+} from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 
 const te = new TextEncoder();
 const td = new TextDecoder();

@@ -10,7 +10,8 @@ import {
   TooLargeError,
 } from "../core/errors.ts";
 import { AviP2p } from "../mesh/mod.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { shutdownAll, startNode } from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 
 const PEER = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../core/events.ts";
-import { shutdownAll, startNode, until } from "./mesh_fixture.ts";
+import { shutdownAll, startNode } from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 
 Deno.test("a slow event consumer does not stop delivery to a fast one, and gets lagged {dropped}", async () => {
   const QUEUE = 8;

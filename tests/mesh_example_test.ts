@@ -4,7 +4,7 @@
 // BroadcastChannel left open; js-libp2p's Kademlia may hold a 10 s
 // AbortSignal.timeout that delays the exit, which Deno counts as pending).
 import assert from "node:assert/strict";
-import { uniqueTag } from "./mesh_fixture.ts";
+import { uniqueTag } from "./support/mesh_fixture.ts";
 
 const EXAMPLE = new URL("../examples/simple_node.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startNode } from "./mesh_fixture.ts";
+import { startNode } from "./support/mesh_fixture.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 

@@ -7,10 +7,10 @@ import { loadIdentity } from "../mesh/identity.ts";
 import {
   shutdownAll,
   startNode,
-  until,
   untilTopicPeer,
   waitForEvent,
-} from "./mesh_fixture.ts";
+} from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 
 const KEY = "a1".repeat(32);
 const OTHER_KEY = new Uint8Array(32).fill(7);

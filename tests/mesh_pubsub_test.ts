@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import type { MessageEvent } from "../core/events.ts";
-import { shutdownAll, startNode, until, waitForEvent } from "./mesh_fixture.ts";
+import {
+  shutdownAll,
+  startNode,
+  waitForEvent,
+} from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 
 Deno.test("three nodes joined by bootstrap address exchange pub/sub messages", async () => {
   const a = await startNode({ nodeName: "a" });

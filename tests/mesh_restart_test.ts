@@ -4,9 +4,9 @@ import {
   peerDisconnected,
   shutdownAll,
   startNode,
-  until,
   waitForEvent,
-} from "./mesh_fixture.ts";
+} from "./support/mesh_fixture.ts";
+import { until } from "./support/wait.ts";
 
 Deno.test("a restarted node (same dataDir) keeps its peer id and is redialled by its peer", async () => {
   const dir = await Deno.makeTempDir();

@@ -13,7 +13,7 @@ import {
   startNode,
   untilConnectedTo,
   waitForEvent,
-} from "./mesh_fixture.ts";
+} from "./support/mesh_fixture.ts";
 
 const PEER = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
 

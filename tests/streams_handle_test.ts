@@ -7,7 +7,7 @@ import {
   startNode,
   untilConnectedTo,
   waitForEvent,
-} from "./mesh_fixture.ts";
+} from "./support/mesh_fixture.ts";
 
 Deno.test("AviP2p handle: a realtime voice call through writable/readable; limits; a disconnect closes it for good", async () => {
   const a = await startNode({ nodeName: "a", maxStreams: 1 });

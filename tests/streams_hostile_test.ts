@@ -19,8 +19,8 @@ import {
   connect,
   startStreamPeer,
   type StreamPeer,
-  waitFor,
-} from "./streams_fixture.ts";
+} from "./support/streams_fixture.ts";
+import { until } from "./support/wait.ts";
 
 /** Ask `to` for a stream from `from`; `to` accepts that very request. */
 async function openFrom(from: StreamPeer, to: StreamPeer): Promise<string> {
@@ -70,7 +70,7 @@ Deno.test("one peer's unanswered requests take only its share of maxStreams: an 
     // five requests that the victim's application never answers: three
     // (the share, ceil(5 / 2)) wait, the other two are refused at once
     for (let i = 0; i < 5; i++) hogRequest(i).catch(() => {});
-    await waitFor(
+    await until(
       () =>
         requested(victim, hog.id).length +
             results.filter((r) => r !== undefined).length === 5,
@@ -117,7 +117,7 @@ Deno.test("one peer's unanswered requests take only its share of maxStreams: an 
     assert.equal(first.type, "streamRequested");
     await victim.service.reject(first.streamId, "no");
     hogRequest(200).catch(() => {});
-    await waitFor(
+    await until(
       () => requested(victim, hog.id).length === 4,
       20_000,
       "the hog's new request to be pending",
@@ -168,7 +168,7 @@ Deno.test("a frame larger than the pre-accept limit, before any request, resets 
     const s = await dialRaw(raw, victim);
     s.raw.send(encodeHeader(FrameType.Request, 0, 0, 1 << 20));
     s.raw.send(new Uint8Array(64 * 1024).fill(0x20));
-    await waitFor(s.isClosed, 10_000, "the half-sent request to be reset");
+    await until(s.isClosed, 10_000, "the half-sent request to be reset");
     assert.equal(victim.service.counters().protocolErrors, 1);
     assert.equal(requested(victim, raw.id).length, 0);
 
@@ -217,7 +217,7 @@ Deno.test("a large frame on a requested but unaccepted stream resets it, counted
     assert.match(closed.error ?? "", /exceeds the limit/);
     assert.equal(victim.service.counters().protocolErrors, 1);
     assert.equal(victim.service.stats("half").bufferedBytes, 0);
-    await waitFor(s.isClosed, 10_000, "the raw stream to be reset");
+    await until(s.isClosed, 10_000, "the raw stream to be reset");
     await assert.rejects(victim.service.accept("half"), {
       name: "StreamNotFoundError",
     });

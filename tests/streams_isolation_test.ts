@@ -12,8 +12,8 @@ import {
   sleep,
   startStreamPeer,
   type StreamPeer,
-  waitFor,
-} from "./streams_fixture.ts";
+} from "./support/streams_fixture.ts";
+import { until } from "./support/wait.ts";
 
 /** Collect the frames a raw libp2p stream receives, and whether it closed. */
 function watch(raw: Stream) {
@@ -63,7 +63,7 @@ Deno.test("a third peer cannot inject frames into, or close, a stream between tw
     // 1. a request reusing the id is refused
     const { raw: dup, seen: dupSeen } = await dialRaw(c, b);
     sendRequest(dup, { id, reason: "hijack", mode: "reliable" });
-    await waitFor(() => dupSeen.frames.length > 0);
+    await until(() => dupSeen.frames.length > 0);
     assert.equal(dupSeen.frames[0]!.type, FrameType.Reject);
     assert.equal(
       new TextDecoder().decode(dupSeen.frames[0]!.payload),
@@ -74,7 +74,7 @@ Deno.test("a third peer cannot inject frames into, or close, a stream between tw
     for (const type of [FrameType.Data, FrameType.Close, FrameType.Accept]) {
       const { raw, seen } = await dialRaw(c, b);
       raw.send(encodeFrame(type, 0, Date.now(), new TextEncoder().encode(id)));
-      await waitFor(seen.isClosed, 20_000, "the intruder's stream to close");
+      await until(seen.isClosed, 20_000, "the intruder's stream to close");
     }
     assert.equal(b.service.counters().protocolErrors, 3);
 
@@ -117,7 +117,7 @@ Deno.test("a malformed frame from the peer ends the stream with reason error, co
     sendRequest(raw, { id: "x1", reason: "r", mode: "realtime" });
     const req = await b.waitEvent("streamRequested");
     await b.service.accept(req.streamId);
-    await waitFor(() => seen.frames.length > 0);
+    await until(() => seen.frames.length > 0);
     const bad = encodeFrame(FrameType.Data, 0, 0, new Uint8Array(4));
     bad[4] = 77; // unknown type
     raw.send(bad);
@@ -125,7 +125,7 @@ Deno.test("a malformed frame from the peer ends the stream with reason error, co
     assert.equal(closed.reason, "error");
     assert.match(closed.error ?? "", /unknown type 77/);
     assert.equal(b.service.counters().protocolErrors, 1);
-    await waitFor(seen.isClosed);
+    await until(seen.isClosed);
   } finally {
     await a.stop();
     await b.stop();
@@ -149,7 +149,7 @@ Deno.test("garbage on the protocol never breaks the service: each bad stream end
       if (i % 2 === 0) await raw.close().catch(() => {});
       watchers.push(seen);
     }
-    await waitFor(
+    await until(
       () => watchers.every((w) => w.isClosed()),
       20_000,
       "every garbage stream to end",

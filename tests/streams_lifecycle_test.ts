@@ -5,9 +5,9 @@ import {
   openStream,
   sleep,
   startStreamPeer,
-  waitFor,
   withStreamPair,
-} from "./streams_fixture.ts";
+} from "./support/streams_fixture.ts";
+import { until } from "./support/wait.ts";
 
 Deno.test("request() resolves once the peer accepts; both sides see the lifecycle events", async () => {
   await withStreamPair(async ({ a, b }) => {
@@ -109,7 +109,7 @@ for (const closer of ["requester", "responder"] as const) {
         assert.equal(p.service.stats(id).state, "closed");
       }
       // the underlying libp2p streams go away on both nodes
-      await waitFor(
+      await until(
         () =>
           [a, b].every((p) =>
             p.node.libp2p.getConnections().every((c) =>

@@ -14,9 +14,9 @@ import {
   sleep,
   startStreamPeer,
   startTestNode,
-  waitFor,
   withStreamPair,
-} from "./streams_fixture.ts";
+} from "./support/streams_fixture.ts";
+import { until } from "./support/wait.ts";
 
 Deno.test("realtime: a stalled reader loses its oldest frames, counted, with bounded memory", async () => {
   // a large in-flight window: this test is about the reader's queue
@@ -28,11 +28,11 @@ Deno.test("realtime: a stalled reader loses its oldest frames, counted, with bou
       await a.service.send(id, new Uint8Array(640).fill(i & 0xff));
       if (i % 50 === 49) {
         // let each burst arrive, so only the reader (not the link) drops
-        await waitFor(() => b.service.stats(id).framesReceived === i + 1);
+        await until(() => b.service.stats(id).framesReceived === i + 1);
         maxBuffered = Math.max(maxBuffered, b.service.stats(id).bufferedBytes);
       }
     }
-    await waitFor(() => b.service.stats(id).framesReceived === N);
+    await until(() => b.service.stats(id).framesReceived === N);
     const s = b.service.stats(id);
     assert.equal(s.dropped, N - 10);
     assert.equal(s.lost, 0); // the network lost nothing; the reader did
@@ -65,12 +65,12 @@ Deno.test("realtime: when the link falls behind, send() never waits and the olde
     }
     assert.ok(a.service.stats(id).dropped > 0, "nothing dropped");
     // the queued newest frames go out as the link drains
-    await waitFor(() => {
+    await until(() => {
       const s = a.service.stats(id);
       return s.framesSent + s.dropped === N;
     });
     const sent = a.service.stats(id);
-    await waitFor(() => b.service.stats(id).framesReceived === sent.framesSent);
+    await until(() => b.service.stats(id).framesReceived === sent.framesSent);
     const got = b.service.stats(id);
     // the receiver sees the sender's drops as gaps in the sequence
     assert.equal(got.lost, sent.dropped);
@@ -86,7 +86,7 @@ Deno.test("realtime: stats report latency and jitter figures", async () => {
       await a.service.send(id, new Uint8Array(640));
       await sleep(5);
     }
-    await waitFor(() => b.service.stats(id).framesReceived === 20);
+    await until(() => b.service.stats(id).framesReceived === 20);
     const s = b.service.stats(id);
     assert.equal(s.mode, "realtime");
     assert.equal(s.direction, "inbound");
@@ -139,12 +139,12 @@ Deno.test("realtime: a receiver that stops acknowledging holds the sender to rea
     let s = a.service.stats(id);
     assert.equal(s.framesSent, 16);
     assert.equal(s.dropped, 100 - 16 - 10);
-    await waitFor(() => seqs.length === 16);
+    await until(() => seqs.length === 16);
     assert.deepEqual(seqs, Array.from({ length: 16 }, (_, i) => i));
 
     // an ack for seq 15 frees the window: the 10 newest queued frames go out
     raw!.send(encodeFrame(FrameType.Ack, 15, 0));
-    await waitFor(() => seqs.length === 26);
+    await until(() => seqs.length === 26);
     assert.deepEqual(
       seqs.slice(16),
       Array.from({ length: 10 }, (_, i) => 90 + i),
@@ -165,7 +165,7 @@ Deno.test("realtime: the receiver acknowledges every 4th frame", async () => {
     // freeing it (send never waits, so pace on the receiver's count)
     for (let i = 0; i < 200; i++) {
       await a.service.send(id, new Uint8Array(64));
-      await waitFor(() => b.service.stats(id).framesReceived === i + 1);
+      await until(() => b.service.stats(id).framesReceived === i + 1);
     }
     const s = a.service.stats(id);
     assert.equal(s.framesSent, 200);

@@ -3,9 +3,9 @@ import {
   openStream,
   openStreamWithReadable,
   sleep,
-  waitFor,
   withStreamPair,
-} from "./streams_fixture.ts";
+} from "./support/streams_fixture.ts";
+import { until } from "./support/wait.ts";
 
 Deno.test("reliable: 10,000 frames arrive complete and in order (events and readable)", async () => {
   await withStreamPair(async ({ a, b }) => {
@@ -69,7 +69,7 @@ Deno.test("reliable: send() waits on a slow reader (drain event, not onDrain) an
     })();
 
     // the reader is stalled: the sender must stop well before the end
-    await waitFor(() => sent > 0);
+    await until(() => sent > 0);
     let last = -1;
     while (last !== sent) {
       last = sent;
@@ -200,7 +200,7 @@ Deno.test("reliable: concurrent send() calls keep their call order; both directi
       );
     await Promise.all([burst(a), burst(b)]);
     for (const to of [a, b]) {
-      await waitFor(() => to.service.stats(id).framesReceived === N);
+      await until(() => to.service.stats(id).framesReceived === N);
       const data = to.events.filter((e) => e.type === "streamData");
       data.forEach((e, i) => {
         assert.equal(e.seq, i);

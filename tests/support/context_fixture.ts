@@ -5,11 +5,11 @@
 import { generateKeyPair } from "@libp2p/crypto/keys";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import type { PrivateKey, PublicKey } from "@libp2p/interface";
-import type { PeerId } from "../core/peer_id.ts";
+import type { PeerId } from "../../core/peer_id.ts";
 import type {
   ContextTransport,
   TransportMessage,
-} from "../context/transport.ts";
+} from "../../context/transport.ts";
 
 /** Options of {@linkcode MemoryNetwork}. */
 export interface MemoryNetworkOptions {
@@ -242,18 +242,5 @@ export class MemoryTransport implements ContextTransport {
     signature: Uint8Array,
   ): Promise<boolean> {
     return Promise.resolve(this.network.verify(peerId, data, signature));
-  }
-}
-
-/** Polls `check` until it returns true, or throws after `timeoutMs`. */
-export async function waitFor(
-  check: () => boolean,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }

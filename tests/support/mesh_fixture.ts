@@ -5,7 +5,8 @@
  * @module
  */
 
-import { AviP2p, type AviP2pConfig } from "../mesh/mod.ts";
+import { AviP2p, type AviP2pConfig } from "../../mesh/mod.ts";
+import { until } from "./wait.ts";
 import type {
   AviEvent,
   PeerConnectedEvent,
@@ -13,7 +14,7 @@ import type {
   PeerDiscoveredEvent,
   StreamDataEvent,
   StreamRequestedEvent,
-} from "../core/events.ts";
+} from "../../core/events.ts";
 
 /** A tag no other test on this machine uses. */
 export function uniqueTag(): string {
@@ -87,19 +88,6 @@ export const isStreamRequested = (e: AviEvent): e is StreamRequestedEvent =>
 /** Matches any streamData event (for {@link waitForEvent}). */
 export const isStreamData = (e: AviEvent): e is StreamDataEvent =>
   e.type === "streamData";
-
-/** Polls `cond` every 20 ms until true; throws after `ms`. */
-export async function until(
-  cond: () => boolean | Promise<boolean>,
-  ms = 20_000,
-  what = "condition",
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /**
  * Waits (20 s at most) until `watcher` sees `other` among the peers of

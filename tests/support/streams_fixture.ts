@@ -12,10 +12,14 @@ import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import type { Libp2p } from "@libp2p/interface";
 import { multiaddr } from "@multiformats/multiaddr";
-import type { AviEvent } from "../core/events.ts";
-import type { PeerId } from "../core/peer_id.ts";
-import { StreamService, type StreamServiceInit } from "../streams/service.ts";
-import type { StreamFrame, StreamMode } from "../streams/types.ts";
+import type { AviEvent } from "../../core/events.ts";
+import type { PeerId } from "../../core/peer_id.ts";
+import {
+  StreamService,
+  type StreamServiceInit,
+} from "../../streams/service.ts";
+import type { StreamFrame, StreamMode } from "../../streams/types.ts";
+import { until } from "./wait.ts";
 
 /** A running test node. */
 export interface TestNode {
@@ -65,27 +69,6 @@ export async function startTestNode(): Promise<TestNode> {
 export async function connect(from: TestNode, to: TestNode): Promise<void> {
   const addr = to.libp2p.getMultiaddrs()[0];
   await from.libp2p.dial(multiaddr(addr.toString()));
-}
-
-/**
- * Wait until `predicate` holds, polling every 10 ms, or throw after
- * `timeoutMs`.
- *
- * @example
- * ```ts ignore
- * await waitFor(() => events.length > 0);
- * ```
- */
-export async function waitFor(
-  predicate: () => boolean,
-  timeoutMs = 20_000,
-  what = "condition",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A test node with a running {@linkcode StreamService} and its events. */
@@ -141,7 +124,7 @@ export async function startStreamPeer(
         events.find((e) =>
           e.type === type && match(e as Extract<AviEvent, { type: T }>)
         ) as Extract<AviEvent, { type: T }> | undefined;
-      await waitFor(() => find() !== undefined, 20_000, `a ${type} event`);
+      await until(() => find() !== undefined, 20_000, `a ${type} event`);
       return find()!;
     },
     async stop() {

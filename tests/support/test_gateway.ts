@@ -23,6 +23,7 @@ import {
   randomSessionId,
   type SecureSession,
 } from "../../protocol/mod.ts";
+import { matchTopic } from "../../bridge/topic_pattern.ts";
 
 const crypto_ = nobleCrypto({ random: (b) => void crypto.getRandomValues(b) });
 
@@ -59,17 +60,6 @@ export interface TestGatewayOptions {
   maxFrame?: number;
   /** Gateway id for GwInfo / Welcome. */
   gatewayId?: number;
-}
-
-function topicMatches(filter: string, topic: string): boolean {
-  if (filter === topic) return true;
-  const f = filter.split("/"), t = topic.split("/");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === "#") return true;
-    if (i >= t.length) return false;
-    if (f[i] !== "+" && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
 }
 
 /** The test gateway. */
@@ -411,7 +401,7 @@ export class TestGateway {
     for (const s of this.sessions.values()) {
       if (
         typeof topic === "string" &&
-        ![...s.subs].some((f) => topicMatches(f, topic))
+        ![...s.subs].some((f) => matchTopic(f, topic))
       ) continue;
       const msgId = qos === 1 ? this.#nextMsgId++ : 0;
       this.#reply(s, { type: "message", msgId, qos, topic, data });

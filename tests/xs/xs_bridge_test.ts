@@ -7,7 +7,7 @@ import type { AviEvent, MessageEvent } from "../../core/events.ts";
 import { toHex } from "../../core/hex.ts";
 import { EmbeddedBridge } from "../../bridge/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
-import { shutdownAll, startNode } from "../mesh_fixture.ts";
+import { shutdownAll, startNode } from "../support/mesh_fixture.ts";
 import { XsHost } from "./xs_host.ts";
 
 const ENTRY = new URL("./xs_client_entry.ts", import.meta.url);
