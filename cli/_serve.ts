@@ -1,0 +1,202 @@
+/**
+ * What `avi node` and `avi gateway` share: start a node from the command
+ * line, serve its control endpoint and metrics, log peers as they come and
+ * go, and stop cleanly on Ctrl-C (SIGINT) or SIGTERM.
+ *
+ * @module
+ */
+
+import { AviP2p, type AviP2pConfig } from "../mod.ts";
+import {
+  CliError,
+  flag,
+  hostPort,
+  int,
+  type OptionSpec,
+  type Parsed,
+  str,
+} from "./_args.ts";
+import { LocalAccess } from "./_access.ts";
+import { type ControlServer, serveControl } from "./_control.ts";
+import { serveMetrics } from "./_metrics.ts";
+import { CONTROL_PORT, env, MESH_OPTIONS, meshConfig } from "./_mesh.ts";
+import { log } from "./_log.ts";
+
+/** Options of a node that runs in the foreground. */
+export const SERVE_OPTIONS: Record<string, OptionSpec> = {
+  name: {
+    type: "string",
+    arg: "NAME",
+    help: "the node's name (its Identify agent version; names the data dir)",
+  },
+  port: {
+    type: "string",
+    short: "p",
+    arg: "PORT",
+    help: "the mesh TCP port (default 0: any free port)",
+  },
+  host: {
+    type: "string",
+    arg: "ADDRESS",
+    help: "the address to listen on for the mesh (default 0.0.0.0)",
+  },
+  "data-dir": {
+    type: "string",
+    arg: "DIR",
+    help: "identity and context replica (default .avi-p2p/<name>)",
+  },
+  "no-kad": { type: "boolean", help: "no Kademlia DHT" },
+  control: {
+    type: "string",
+    arg: "HOST:PORT",
+    help:
+      `the control endpoint for the one-shot commands (default 127.0.0.1:${CONTROL_PORT})`,
+  },
+  "no-control": { type: "boolean", help: "serve no control endpoint" },
+  token: {
+    type: "string",
+    arg: "TOKEN",
+    help:
+      "require this token on the control endpoint (default: AVI_TOKEN; needed off 127.0.0.1)",
+  },
+  metrics: {
+    type: "string",
+    arg: "HOST:PORT",
+    help: "serve Prometheus metrics at http://HOST:PORT/metrics",
+  },
+  ...MESH_OPTIONS,
+};
+
+/** What a gateway adds to a served node. */
+export interface Extension {
+  /** Counters for `/api/stats` and the metrics, by group. */
+  stats(): Record<string, unknown>;
+  /** Devices for `/api/devices`. */
+  devices?(): unknown[];
+  /** Stops it (before the node). */
+  close(): Promise<void>;
+}
+
+/** The node's config from the command line (and `base`, e.g. from a file). */
+export async function nodeConfig(
+  p: Parsed,
+  defaults: AviP2pConfig,
+): Promise<AviP2pConfig> {
+  const config: AviP2pConfig = { ...defaults, ...(await meshConfig(p)) };
+  if (!p.values.bootstrap && defaults.bootstrapPeers) {
+    config.bootstrapPeers = defaults.bootstrapPeers;
+  }
+  const name = str(p, "name");
+  if (name !== undefined) config.nodeName = name;
+  if (str(p, "port") !== undefined) {
+    config.listenPort = int(p, "port", 0, 0, 65535);
+  }
+  const host = str(p, "host");
+  if (host !== undefined) config.listenHost = host;
+  const dir = str(p, "data-dir");
+  if (dir !== undefined) config.dataDir = dir;
+  if (flag(p, "no-kad")) config.enableKad = false;
+  return config;
+}
+
+/**
+ * Runs a node until SIGINT/SIGTERM: control endpoint, metrics, peer logs,
+ * and `extend` (a gateway's bridge) on top.
+ * @returns The exit status (0 after a clean stop).
+ */
+export async function serveNode(
+  p: Parsed,
+  config: AviP2pConfig,
+  extend?: (node: AviP2p) => Promise<Extension>,
+): Promise<number> {
+  const logger = log("node");
+  const node = await AviP2p.start({
+    ...config,
+    onWarning: (m) => logger.warn(m),
+  }).catch((e) => {
+    throw new CliError(`cannot start the node: ${(e as Error).message}`);
+  });
+  let extension: Extension | undefined;
+  let control: ControlServer | undefined;
+  let metrics: { close(): Promise<void> } | undefined;
+  const stopping = Promise.withResolvers<void>();
+  const onSignal = () => stopping.resolve();
+  Deno.addSignalListener("SIGINT", onSignal);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", onSignal);
+  const events = node.events();
+  try {
+    logger.info("node {name} {peerId}", {
+      name: config.nodeName ?? "avi-node",
+      peerId: node.peerId,
+    });
+    for (const a of node.listenAddresses) {
+      logger.info("listening on {a}", { a });
+    }
+    extension = await extend?.(node);
+    const handle = node.handle();
+    const connected = new Set<string>();
+    const collect = () => {
+      const { context, ...mesh } = node.stats();
+      return {
+        mesh: { ...mesh, peers: connected.size },
+        context,
+        ...(extension?.stats() ?? {}),
+      };
+    };
+    if (!flag(p, "no-control")) {
+      const where = hostPort(
+        str(p, "control") ?? `127.0.0.1:${CONTROL_PORT}`,
+        "control",
+      );
+      control = serveControl(
+        new LocalAccess(handle, {
+          selfId: node.peerId,
+          description: "this node",
+        }),
+        {
+          ...where,
+          token: str(p, "token") ?? env("AVI_TOKEN"),
+          info: () => ({
+            peerId: node.peerId,
+            name: node.nodeName,
+            listenAddresses: node.listenAddresses,
+          }),
+          stats: collect,
+          devices: extension?.devices ? () => extension!.devices!() : undefined,
+        },
+      );
+    }
+    const m = str(p, "metrics");
+    if (m !== undefined) {
+      const where = hostPort(m, "metrics");
+      metrics = serveMetrics(where.hostname, where.port, collect);
+    }
+    (async () => {
+      for await (const ev of events) {
+        if (ev.type === "peerConnected") {
+          connected.add(ev.peerId);
+          logger.info("peer connected {peerId}", { peerId: ev.peerId });
+        } else if (ev.type === "peerDisconnected") {
+          connected.delete(ev.peerId);
+          logger.info("peer disconnected {peerId}", { peerId: ev.peerId });
+        } else if (ev.type === "lagged") {
+          logger.warn("the log fell behind: {n} events skipped", {
+            n: ev.dropped,
+          });
+        }
+      }
+    })();
+    await stopping.promise;
+    logger.info("stopping");
+    return 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    if (Deno.build.os !== "windows") {
+      Deno.removeSignalListener("SIGTERM", onSignal);
+    }
+    await control?.close().catch(() => {});
+    await metrics?.close().catch(() => {});
+    await extension?.close().catch(() => {});
+    await node.shutdown();
+  }
+}
