@@ -281,9 +281,11 @@ export function serveControl(
     );
   }
   const addr = server.addr as Deno.NetAddr;
-  logger.info("control endpoint on http://{host}:{port}", {
-    host: options.hostname,
-    port: addr.port,
+  const host = options.hostname.includes(":")
+    ? `[${options.hostname}]`
+    : options.hostname;
+  logger.info("control endpoint on {url}", {
+    url: `http://${host}:${addr.port}`,
   });
   return {
     port: addr.port,
