@@ -5,7 +5,7 @@
  * @module
  */
 
-import { decode, encode } from "@msgpack/msgpack";
+import { decode, encode } from "./_msgpack.ts";
 import { InvalidPathError } from "../core/errors.ts";
 import type { JsonValue } from "../core/events.ts";
 import { checkKey, MAX_PATH_DEPTH } from "./path.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encode } from "@msgpack/msgpack";
+import { encode } from "./_msgpack.ts";
 import { decodeDelta, encodeDelta } from "./delta.ts";
 import { MAX_KEY_LENGTH } from "./path.ts";
 

@@ -56,7 +56,7 @@
 
 import { InvalidPathError, TooLargeError } from "../core/errors.ts";
 import type { JsonObject, JsonValue } from "../core/events.ts";
-import { decode, encode } from "@msgpack/msgpack";
+import { decode, encode } from "./_msgpack.ts";
 import { compareStamps, HybridClock, type Stamp } from "./hlc.ts";
 import {
   checkJson,

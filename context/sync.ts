@@ -54,7 +54,7 @@
  * @module
  */
 
-import { decode, encode } from "@msgpack/msgpack";
+import { decode, encode } from "./_msgpack.ts";
 import { InvalidPathError, NotStartedError } from "../core/errors.ts";
 import type {
   ContextUpdatedEvent,

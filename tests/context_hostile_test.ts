@@ -5,7 +5,7 @@
 // moved aside and the node goes on saving; digests on the gossip topic are
 // not answered to the whole mesh; an allow-list holds for context changes.
 import assert from "node:assert/strict";
-import { decode, encode } from "@msgpack/msgpack";
+import { decode, encode } from "../context/_msgpack.ts";
 import type { MessageEvent } from "../core/events.ts";
 import { decodeDelta } from "../context/delta.ts";
 import type { AviP2p } from "../mesh/mod.ts";

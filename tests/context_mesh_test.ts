@@ -11,7 +11,7 @@ import type {
 import { jsonEqual } from "../context/doc.ts";
 import { encodeDelta } from "../context/delta.ts";
 import { CONTEXT_TOPIC } from "../context/sync.ts";
-import { encode } from "@msgpack/msgpack";
+import { encode } from "../context/_msgpack.ts";
 import { loadIdentity } from "../mesh/identity.ts";
 import {
   shutdownAll,

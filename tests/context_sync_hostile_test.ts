@@ -3,7 +3,7 @@
 // signatures (issue 10, findings 1, 4, 5 and 9). The same attacks over
 // gossip on real libp2p nodes are in tests/context_hostile_test.ts.
 import assert from "node:assert/strict";
-import { decode, encode } from "@msgpack/msgpack";
+import { decode, encode } from "../context/_msgpack.ts";
 import { ContextSync, type ContextSyncOptions } from "../context/sync.ts";
 import { encodeDelta } from "../context/delta.ts";
 import { MemoryContextStore } from "../context/store.ts";

@@ -2,7 +2,7 @@
 // reordering, partitions, restarts). The real-mesh proof is in
 // tests/context_mesh_test.ts.
 import assert from "node:assert/strict";
-import { encode } from "@msgpack/msgpack";
+import { encode } from "../context/_msgpack.ts";
 import { ContextSync, type ContextSyncOptions } from "../context/sync.ts";
 import { MemoryContextStore } from "../context/store.ts";
 import { FileContextStore } from "../context/file_store.ts";
