@@ -42,6 +42,9 @@ const KEEP_SCRATCH = 1 << 20;
 let scratch = new Uint8Array(4096);
 let busy = false;
 const textDecoder = new TextDecoder();
+const keepBom = new TextDecoder("utf-8", { ignoreBOM: true });
+/** Strings up to this many bytes are read byte by byte when ASCII. */
+const SHORT = 16;
 
 /**
  * Encodes `value` as MessagePack (see the module notes).
@@ -241,13 +244,30 @@ function read(r: Reader, depth: number): unknown {
 }
 
 function readStr(r: Reader, n: number): string {
-  const start = r.pos;
-  const view = r.rawView(n);
+  if (n > r.remaining()) r.rawView(n); // throws: the string is cut short
+  const b = r.bytes, start = r.pos;
+  r.pos += n;
+  if (n <= SHORT) {
+    let s = "";
+    for (let i = start; i < start + n; i++) {
+      const c = b[i];
+      if (c >= 0x80) return utf8(b, start, n);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return utf8(b, start, n);
+}
+
+function utf8(b: Uint8Array, start: number, n: number): string {
+  const view = b.subarray(start, start + n);
   if (n > TEXT_DECODER_OVER) return textDecoder.decode(view);
+  const s = keepBom.decode(view);
+  if (!s.includes("\ufffd")) return s; // valid: no sequence was replaced
   try {
-    return utf8Decode(r.bytes, start, start + n);
+    return utf8Decode(b, start, start + n); // valid, with a real U+FFFD
   } catch {
-    return lenientUtf8(r.bytes, start, n);
+    return lenientUtf8(b, start, n);
   }
 }
 
