@@ -84,6 +84,12 @@ export interface MeshAccess {
   ): AsyncIterable<ContextChange>;
   /** The peers in view. */
   peers(): Promise<PeerRow[]>;
+  /**
+   * Catches up with the peers' shared context (see
+   * `AviP2pHandle.syncContext`); a running node is caught up already.
+   * @returns Whether every connected peer was caught up with in time.
+   */
+  syncContext(timeoutMs: number): Promise<boolean>;
   /** Releases what the access holds (a short-lived node stops). */
   close(): Promise<void>;
 }
@@ -130,7 +136,6 @@ function valueAt(doc: JsonValue, path: string | undefined): JsonValue {
 export class LocalAccess implements MeshAccess {
   readonly #h: AviP2pHandle;
   readonly #stop: (() => Promise<void>) | undefined;
-  readonly #ping: ((peer: string) => Promise<number | undefined>) | undefined;
   #subs = new Map<string, number>();
   #local = new Map<string, Set<(m: MeshMessage) => void>>();
   #self: string;
@@ -140,8 +145,7 @@ export class LocalAccess implements MeshAccess {
    * @param handle The node's handle.
    * @param options `selfId`: the node's peer id (the author of what it
    * publishes, for local readers); `description`: where it runs; `stop`:
-   * called by `close` (for a node this access started); `ping`: measures a
-   * peer's round-trip time, when the node can.
+   * called by `close` (for a node this access started).
    */
   constructor(
     handle: AviP2pHandle,
@@ -149,14 +153,16 @@ export class LocalAccess implements MeshAccess {
       selfId: string;
       description: string;
       stop?: () => Promise<void>;
-      ping?: (peer: string) => Promise<number | undefined>;
     },
   ) {
     this.#h = handle;
     this.description = options.description;
     this.#stop = options.stop;
-    this.#ping = options.ping;
     this.#self = options.selfId;
+  }
+
+  syncContext(timeoutMs: number): Promise<boolean> {
+    return this.#h.syncContext({ timeoutMs });
   }
 
   async publish(
@@ -297,7 +303,9 @@ export class LocalAccess implements MeshAccess {
     const ids = await this.#h.connectedPeers();
     return await Promise.all(ids.map(async (id: PeerId) => {
       const info = await this.#h.peerInfo(id).catch(() => undefined);
-      const rttMs = await this.#ping?.(id).catch(() => undefined);
+      const rttMs = await this.#h.ping(id, { timeoutMs: 2000 }).catch(() =>
+        undefined
+      );
       return {
         peerId: id,
         name: info?.agentVersion,

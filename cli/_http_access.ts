@@ -220,6 +220,11 @@ export class HttpAccess implements MeshAccess {
     return await this.#call("GET", "/api/peers") as PeerRow[];
   }
 
+  /** A running node keeps up with its peers by itself. */
+  syncContext(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
   /** The gateway's devices (a node that is no gateway: CliError). */
   async devices(): Promise<unknown[]> {
     return await this.#call("GET", "/api/devices") as unknown[];

@@ -15,6 +15,7 @@ import {
 import { println } from "./_format.ts";
 import { CLIENT_OPTIONS, connect, untilPeers } from "./_mesh.ts";
 import { sleep } from "./_access.ts";
+import { log } from "./_log.ts";
 
 /** The command. */
 export const CTX: CommandSpec = {
@@ -78,10 +79,18 @@ export async function ctx(p: Parsed): Promise<number> {
   try {
     const shortLived = access.description.startsWith("a short");
     if (shortLived && verb !== "watch") {
-      // Catch up before reading or writing: find peers, then give
-      // anti-entropy a round (digests go out 0.3 s after a connection).
+      // Catch up before reading or writing: find peers, then ask each for
+      // what this node lacks until none names anything.
       const waitMs = seconds(p, "sync-wait", 3000)!;
-      if (await untilPeers(access, waitMs) > 0) await sleep(1000);
+      const started = Date.now();
+      if (await untilPeers(access, waitMs) > 0) {
+        const left = Math.max(1000, waitMs - (Date.now() - started));
+        if (!(await access.syncContext(left))) {
+          log("ctx").warn("not caught up with every peer within {s} s", {
+            s: waitMs / 1000,
+          });
+        }
+      }
     }
     switch (verb) {
       case "get": {

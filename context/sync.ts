@@ -182,6 +182,8 @@ interface PeerState {
   timer?: ReturnType<typeof setTimeout>;
   /** When this node last sent it a digest in reply to one (ms). */
   askedAt: number;
+  /** The number of the last digest heard from it (see `catchUp`). */
+  heard: number;
 }
 
 const OPS = 1;
@@ -228,6 +230,7 @@ export class ContextSync {
   #interval: ReturnType<typeof setInterval> | undefined;
   #pending = new Set<Promise<unknown>>();
   #peers = new Map<string, PeerState>();
+  #heard = 0;
   #disk: Promise<void> = Promise.resolve();
   #snapshotRun: Promise<void> | undefined;
   #snapshotBytes = 0;
@@ -486,6 +489,40 @@ export class ContextSync {
     if (this.#running) this.#round();
   }
 
+  /**
+   * Catches up with every connected peer: sends each a digest that asks
+   * for its own in return, and resolves once each has sent one (after this
+   * call) that names nothing this node lacks. Asks again every
+   * `answerIntervalMs` (at least 250 ms) until then.
+   *
+   * @param timeoutMs How long to try.
+   * @returns `true` when caught up with every connected peer (at once when
+   * none is connected), `false` at the timeout.
+   * @throws {NotStartedError} Not started.
+   */
+  async catchUp(timeoutMs: number): Promise<boolean> {
+    this.#docOrThrow();
+    const deadline = Date.now() + timeoutMs;
+    const mark = this.#heard;
+    const every = Math.max(250, this.#o.answerIntervalMs);
+    let askedAt = -Infinity;
+    while (this.#running) {
+      const peers = this.#o.transport.connectedPeers();
+      const done = peers.every((p) => {
+        const s = this.#peers.get(p);
+        return s !== undefined && s.heard > mark && !s.ahead;
+      });
+      if (done) return true;
+      if (Date.now() >= deadline) return false;
+      if (Date.now() - askedAt >= every) {
+        askedAt = Date.now();
+        for (const p of peers) this.#sendDigest(p, true);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new NotStartedError();
+  }
+
   // ---------------------------------------------------------------- network
 
   #track(p: Promise<unknown>): void {
@@ -520,11 +557,15 @@ export class ContextSync {
     this.#timers.add(id);
   }
 
-  #sendDigest(peer: PeerId): void {
+  /** `reply`: ask the peer for its own digest in return (see `catchUp`). */
+  #sendDigest(peer: PeerId, reply = false): void {
     const doc = this.#doc;
     if (!this.#running || !doc) return;
     this.#stats.digestsSent++;
-    this.#send(peer, encode([DIGEST, Object.entries(doc.version())]));
+    this.#send(
+      peer,
+      encode([DIGEST, Object.entries(doc.version()), reply ? 1 : 0]),
+    );
   }
 
   #round(): void {
@@ -604,7 +645,7 @@ export class ContextSync {
         return;
       }
       if (msg[0] === DIGEST) {
-        if (direct) this.#onDigest(m.from, msg[1]);
+        if (direct) this.#onDigest(m.from, msg[1], msg[2] === 1);
         else this.#stats.rejectedIndirect++;
       } else if (msg[0] === OPS) {
         await this.#onOps(msg[1], msg[2], msg[4], direct ? m.from : undefined);
@@ -617,7 +658,7 @@ export class ContextSync {
     }
   }
 
-  #onDigest(from: PeerId, rows: unknown): void {
+  #onDigest(from: PeerId, rows: unknown, reply: boolean): void {
     const doc = this.#doc!;
     if (!Array.isArray(rows) || rows.length > MAX_DIGEST_ROWS) {
       this.#stats.rejectedMalformed++;
@@ -645,16 +686,25 @@ export class ContextSync {
         this.#stats.rejectedIndirect++;
         return;
       }
-      state = { version, ahead, answeredAt: -Infinity, askedAt: -Infinity };
+      state = {
+        version,
+        ahead,
+        answeredAt: -Infinity,
+        askedAt: -Infinity,
+        heard: 0,
+      };
       this.#peers.set(from, state);
     }
     state.version = version;
     state.ahead = ahead;
+    state.heard = ++this.#heard;
     this.#answerWhenDue(from, state, version);
-    // The sender has changes we lack: ask for them with our own digest
-    // (at most once per interval, so two nodes never ping-pong digests).
+    // The sender has changes we lack, or asks for our digest (catchUp):
+    // send it (at most once per interval, so two nodes never ping-pong).
     const now = this.#o.now();
-    if (ahead && now - state.askedAt >= this.#o.answerIntervalMs) {
+    if (
+      (ahead || reply) && now - state.askedAt >= this.#o.answerIntervalMs
+    ) {
       state.askedAt = now;
       this.#sendDigest(from);
     }

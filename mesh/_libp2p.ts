@@ -151,7 +151,12 @@ export async function buildLibp2p(
     : `/ip4/${host}/tcp/${config.listenPort}`;
   const services: Record<string, unknown> = {
     identify: identify({ timeout: 5000 }),
-    ping: ping({ timeout: INBOUND_REQUEST_TIMEOUT_MS }),
+    // handle.ping and libp2p's connection monitor may ping at once
+    ping: ping({
+      timeout: INBOUND_REQUEST_TIMEOUT_MS,
+      maxInboundStreams: 4,
+      maxOutboundStreams: 4,
+    }),
     pubsub: gossipsub({
       // StrictSign is the default: every message is signed and checked
       globalSignaturePolicy: "StrictSign",

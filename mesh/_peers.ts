@@ -264,6 +264,23 @@ export class MeshPeers {
     this.#redialer.forget(id);
   }
 
+  /** One ping over the open connection; resolves the round-trip time in ms. */
+  async ping(peerId: string, timeoutMs: number): Promise<number> {
+    const id = parsePeerId(peerId);
+    if (!this.isConnected(id)) {
+      throw new PeerNotFoundError(`Peer ${id} is not connected`);
+    }
+    const service = this.#libp2p.services.ping as {
+      ping(peer: unknown, options: { signal: AbortSignal }): Promise<number>;
+    };
+    return await service.ping(peerIdFromString(id), {
+      signal: AbortSignal.any([
+        this.#abort.signal,
+        AbortSignal.timeout(timeoutMs),
+      ]),
+    });
+  }
+
   async peerInfo(peerId: string): Promise<PeerInfoView> {
     const id = parsePeerId(peerId);
     const key = peerIdFromString(id);

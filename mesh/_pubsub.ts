@@ -14,7 +14,7 @@ import {
 } from "../core/errors.ts";
 import type { AviEvent } from "../core/events.ts";
 import type { PeerId } from "../core/peer_id.ts";
-import { checkTopic } from "./topic.ts";
+import { checkNotReserved, checkTopic } from "./topic.ts";
 import {
   decodeEnvelope,
   encodeEnvelope,
@@ -149,6 +149,7 @@ export class MeshPubSub {
 
   subscribe(topic: string): void {
     checkTopic(topic, this.#o.maxTopicLength);
+    checkNotReserved(topic);
     this.#userTopics.add(topic);
     this.#refreshSubscription(topic);
   }
@@ -165,6 +166,7 @@ export class MeshPubSub {
 
   async publish(topic: string, data: Uint8Array): Promise<number> {
     checkTopic(topic, this.#o.maxTopicLength);
+    checkNotReserved(topic);
     if (!(data instanceof Uint8Array)) {
       throw new TypeError("Cannot publish: data must be a Uint8Array");
     }
@@ -186,6 +188,7 @@ export class MeshPubSub {
     }
     for (const m of messages) {
       checkTopic(m?.topic, this.#o.maxTopicLength);
+      checkNotReserved(m.topic);
       if (!(m.data instanceof Uint8Array)) {
         throw new TypeError("Cannot publish: data must be a Uint8Array");
       }

@@ -148,8 +148,7 @@ export class MeshRuntime {
       );
       rt.services.set("context", rt.context);
       rt.streams = new StreamService({
-        // deno-lint-ignore no-explicit-any
-        libp2p: libp2p as any,
+        libp2p,
         emit: (ev) => hub.emit(ev),
         maxStreams: config.maxStreams,
         maxStreamsPerPeer: config.maxStreamsPerPeer,

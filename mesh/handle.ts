@@ -165,6 +165,59 @@ export class AviP2pHandle {
   }
 
   /**
+   * Waits until at least `min` connected peers subscribe to `topic` (GossipSub
+   * learns a peer's subscriptions shortly after it connects), so that a
+   * publish right after start reaches someone.
+   *
+   * @param topic The topic.
+   * @param options `min` peers (default 1); `timeoutMs` (default 10,000);
+   * `signal` to give up early.
+   * @returns The subscribed peers, at least `min` of them.
+   * @throws {TimeoutError} (a `DOMException`) When fewer subscribe in time.
+   * @throws {InvalidTopicError} For a malformed topic.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.waitForSubscribers("home/lights", { min: 1, timeoutMs: 5000 });
+   * await handle.publish("home/lights", new TextEncoder().encode("on"));
+   * ```
+   */
+  async waitForSubscribers(
+    topic: string,
+    options: { min?: number; timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<PeerId[]> {
+    const min = options.min ?? 1;
+    if (!Number.isSafeInteger(min) || min < 0) {
+      throw new RangeError("min must be a whole number >= 0");
+    }
+    const signal = AbortSignal.any([
+      AbortSignal.timeout(options.timeoutMs ?? 10_000),
+      ...(options.signal ? [options.signal] : []),
+    ]);
+    while (true) {
+      const peers = await this.topicPeers(topic);
+      if (peers.length >= min) return peers;
+      if (signal.aborted) {
+        throw signal.reason instanceof DOMException
+          ? new DOMException(
+            `${peers.length} of ${min} subscriber(s) to "${topic}" in time`,
+            signal.reason.name,
+          )
+          : signal.reason;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, 25);
+        function done() {
+          clearTimeout(t);
+          signal.removeEventListener("abort", done);
+          resolve();
+        }
+        signal.addEventListener("abort", done, { once: true });
+      });
+    }
+  }
+
+  /**
    * The connected peers known to subscribe to `topic`.
    *
    * @throws {InvalidTopicError} For a malformed topic.
@@ -175,6 +228,29 @@ export class AviP2pHandle {
    */
   topicPeers(topic: string): Promise<PeerId[]> {
     return this.#rt.call("topicPeers", () => this.#rt.pubsub.topicPeers(topic));
+  }
+
+  /**
+   * Pings a connected peer once.
+   *
+   * @param peerId The peer.
+   * @param options `timeoutMs` (default 5,000).
+   * @returns The round-trip time in milliseconds.
+   * @throws {PeerNotFoundError} When it is not connected.
+   * @throws {NetworkError} When it does not answer in time.
+   * @example
+   * ```ts ignore
+   * console.log(`${await handle.ping(peerId)} ms`);
+   * ```
+   */
+  ping(
+    peerId: PeerId | string,
+    options: { timeoutMs?: number } = {},
+  ): Promise<number> {
+    return this.#rt.call(
+      "ping",
+      () => this.#rt.peers.ping(peerId, options.timeoutMs ?? 5000),
+    );
   }
 
   /**
@@ -512,6 +588,28 @@ export class AviP2pHandle {
   getContext(path: string): Promise<JsonValue | undefined>;
   getContext(path?: string): Promise<JsonValue | undefined> {
     return this.#rt.call("getContext", () => this.#rt.context.getContext(path));
+  }
+
+  /**
+   * Catches up with the connected peers' shared context: asks each for its
+   * version and what this node lacks, and resolves once every one of them
+   * has answered with nothing missing, or when `timeoutMs` passes.
+   *
+   * @param options `timeoutMs` (default 5,000).
+   * @returns `true` when caught up with every connected peer (also when
+   * none is connected), `false` at the timeout.
+   * @throws {NotStartedError} After shutdown.
+   * @example
+   * ```ts ignore
+   * await handle.syncContext();
+   * console.log(await handle.getContext("avi.device.audio.volume"));
+   * ```
+   */
+  syncContext(options: { timeoutMs?: number } = {}): Promise<boolean> {
+    return this.#rt.call(
+      "syncContext",
+      () => this.#rt.context.catchUp(options.timeoutMs ?? 5000),
+    );
   }
 
   /**

@@ -12,6 +12,9 @@ import { AviP2pHandle } from "./handle.ts";
 import { MeshRuntime } from "./_runtime.ts";
 import type { MeshStats } from "./types.ts";
 
+/** The key of {@linkcode AviP2p}'s test-only access to its runtime. @ignore */
+export const RUNTIME: unique symbol = Symbol("avi.runtime");
+
 /**
  * A running mesh node: TCP + Noise + Yamux, GossipSub (signed messages),
  * Kademlia (LAN), mDNS and Identify, with a persistent Ed25519 identity.
@@ -40,6 +43,15 @@ import type { MeshStats } from "./types.ts";
  */
 export class AviP2p {
   #rt: MeshRuntime;
+
+  /**
+   * The runtime, for this package's own tests (attacks that need the raw
+   * pub/sub). Not part of the API: the key is not exported from `mod.ts`.
+   * @ignore
+   */
+  [RUNTIME](): MeshRuntime {
+    return this.#rt;
+  }
   #handle: AviP2pHandle;
 
   /** @ignore */

@@ -37,3 +37,26 @@ export function checkTopic(topic: string, maxBytes: number): void {
     throw new InvalidTopicError("Topic must not contain control characters");
   }
 }
+
+/** Topics the mesh keeps for itself: the context's and everything under `_avi/`. */
+export const RESERVED_TOPICS: readonly string[] = ["avi-context/1"];
+
+/**
+ * Refuses a topic the mesh keeps for itself (see {@linkcode RESERVED_TOPICS})
+ * for an application's subscribe or publish.
+ *
+ * @param topic The topic (already checked by {@linkcode checkTopic}).
+ * @throws {InvalidTopicError} When the topic is reserved.
+ *
+ * @example
+ * ```ts ignore
+ * checkNotReserved("home/lights"); // ok
+ * ```
+ */
+export function checkNotReserved(topic: string): void {
+  if (topic.startsWith("_avi/") || RESERVED_TOPICS.includes(topic)) {
+    throw new InvalidTopicError(
+      `Topic "${topic}" is reserved for the mesh itself (_avi/... and the context topic)`,
+    );
+  }
+}

@@ -19,6 +19,7 @@ import {
   waitForEvent,
 } from "./support/mesh_fixture.ts";
 import { until } from "./support/wait.ts";
+import { rawPublish } from "./support/raw_pubsub.ts";
 
 // No mDNS, no DHT: the topology is exactly the bootstrap star, and redials
 // are slow so that a partition made by `disconnect` lasts until healed.
@@ -235,7 +236,8 @@ Deno.test("context over the mesh: a forged delta (writer is not the signer) is r
     // then a delta of its own, in one message.
     const forged = delta(victim.peerId, "door", "open");
     const genuine = delta(evil.peerId, "window", "evil-ok");
-    await evil.handle().publish(
+    await rawPublish(
+      evil,
       CONTEXT_TOPIC,
       encode([1, [[forged, await evilKey.sign(forged)], [
         genuine,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { AviEvent, MessageEvent } from "../core/events.ts";
 import { InvalidTopicError, TooLargeError } from "../core/errors.ts";
 import { ENVELOPE_TOPIC } from "../mesh/_envelope.ts";
+import { rawPublish } from "./support/raw_pubsub.ts";
 import {
   shutdownAll,
   startNode,
@@ -89,9 +90,15 @@ Deno.test("publishBatch: a malformed envelope is counted and dropped; bad input 
       20_000,
       "a's stream to b",
     );
-    // garbage on the reserved topic, then a good message
-    await a.handle().publish(ENVELOPE_TOPIC, te.encode("not an envelope"));
-    await a.handle().publish(
+    // garbage on the reserved topic (which the handle refuses: an attacker's
+    // raw pub/sub), then a good message
+    await assert.rejects(
+      a.handle().publish(ENVELOPE_TOPIC, te.encode("x")),
+      InvalidTopicError,
+    );
+    await rawPublish(a, ENVELOPE_TOPIC, te.encode("not an envelope"));
+    await rawPublish(
+      a,
       ENVELOPE_TOPIC,
       new Uint8Array([0xa1, 0, 3, 0x74, 0x2f, 0x31, 0, 0, 0, 9, 1]),
     );
