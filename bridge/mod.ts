@@ -58,7 +58,8 @@
  * @module
  */
 
-export { type BridgeStats, type DeviceInfo, EmbeddedBridge } from "./bridge.ts";
+export { EmbeddedBridge, loadDeviceKeys } from "./deno_udp.ts";
+export type { BridgeStats, DeviceInfo } from "./stats.ts";
 export type {
   BridgeEvent,
   BridgeLaggedEvent,
@@ -83,7 +84,6 @@ export {
   DEFAULT_LIMITS,
   type DeviceEntry,
   type DeviceTable,
-  loadDeviceKeys,
   parseDeviceTable,
   parseKey,
   type ResolvedDevice,

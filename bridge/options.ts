@@ -1,13 +1,17 @@
 /**
- * Options of the embedded bridge, their documented defaults, and the device
- * key table (inline or from a JSON key file).
+ * Options of the embedded bridge: every default and every check, the fixed
+ * bounds that are not options, and the device key table (inline or from a
+ * JSON key file).
  *
  * @module
  */
 
 import { ConfigError } from "../core/errors.ts";
-import type { TopicRules } from "./permissions.ts";
-import type { ProtocolCrypto } from "../protocol/mod.ts";
+import { fromHex } from "../core/hex.ts";
+import { DEFAULT_RESERVED_TOPICS, type TopicRules } from "./permissions.ts";
+import { hasWildcard, validatePattern } from "./topic_pattern.ts";
+import { Limits, type ProtocolCrypto } from "../protocol/mod.ts";
+import { nodeProtocolCrypto } from "./_node_crypto.ts";
 
 /** One device's entry: its 32-byte key and, optionally, its own topic rules. */
 export interface DeviceEntry extends TopicRules {
@@ -168,7 +172,7 @@ export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
  *
  * @example
  * ```ts
- * import { resolveLimits } from "@avi/p2p/bridge";
+ * import { resolveLimits } from "./options.ts";
  * console.log(resolveLimits({ maxSessions: 10 }).maxSessions); // 10
  * ```
  */
@@ -218,11 +222,7 @@ export function parseKey(
       "key must be 64 hex characters",
     );
   }
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) {
-    out[i] = parseInt(key.slice(2 * i, 2 * i + 2), 16);
-  }
-  return out;
+  return fromHex(key);
 }
 
 /** A device entry after parsing. */
@@ -283,21 +283,16 @@ export function parseDeviceTable(
 }
 
 /**
- * Read a JSON key file: `{ "<deviceId>": "<64 hex>" | {key, publish?, subscribe?} }`.
- * Requires `--allow-read` for the path.
+ * Check the text of a JSON key file: `{ "<deviceId>": "<64 hex>" |
+ * {key, publish?, subscribe?} }` (the file reading itself is the adapter's:
+ * `loadDeviceKeys`).
  *
- * @param path The file.
- * @returns The device table, ready for `EmbeddedBridge.start`.
- * @throws {ConfigError} When the file is not valid JSON of that shape.
- *
- * @example
- * ```ts ignore
- * import { loadDeviceKeys } from "@avi/p2p/bridge";
- * const devices = await loadDeviceKeys("./devices.json");
- * ```
+ * @param text The file's text.
+ * @param path For the error messages.
+ * @returns The device table.
+ * @throws {ConfigError} When the text is not valid JSON of that shape.
  */
-export async function loadDeviceKeys(path: string): Promise<DeviceTable> {
-  const text = await Deno.readTextFile(path);
+export function parseDeviceKeyFile(text: string, path: string): DeviceTable {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -310,4 +305,167 @@ export async function loadDeviceKeys(path: string): Promise<DeviceTable> {
   const table = json as DeviceTable;
   parseDeviceTable(table); // validate now, with a clear error
   return table;
+}
+
+// ---- every option resolved ----------------------------------------------
+
+/** UDP port listened on by default. */
+export const DEFAULT_UDP_PORT = 8888;
+
+/** Address bound by default. */
+export const DEFAULT_HOSTNAME = "0.0.0.0";
+
+/** The multicast group devices send SearchGw to (docs/PROTOCOL.md 5.1). */
+export const DISCOVERY_GROUP = "239.255.97.118";
+
+/** `contextFlushMs` by default. */
+export const DEFAULT_CONTEXT_FLUSH_MS = 100;
+
+/** `maxEventBatch` by default, and its bound. */
+export const DEFAULT_EVENT_BATCH = 256;
+/** Largest `maxEventBatch` accepted. */
+export const MAX_EVENT_BATCH = 1024;
+
+/** Events kept for a slow consumer of `events()` by default. */
+export const DEFAULT_EVENT_QUEUE = 256;
+
+/** The bridge's options with every default filled in and every check passed. */
+export interface ResolvedBridgeOptions {
+  /** Every bound and timer. */
+  limits: ResolvedLimits;
+  /** The known devices, parsed. */
+  devices: Map<string, ResolvedDevice>;
+  /** UDP port to bind (0: any). */
+  udpPort: number;
+  /** Address to bind. */
+  hostname: string;
+  /** Multicast group for discovery, or null. */
+  discoveryGroup: string | null;
+  /** Rules of devices without their own. */
+  defaultRules: TopicRules;
+  /** Topics no device may use. */
+  reservedTopics: readonly string[];
+  /** Largest frame either side sends. */
+  maxFrameSize: number;
+  /** Topics the gateway node is subscribed to from the start. */
+  meshTopics: string[];
+  /** Most often sensor readings are written to the context, in ms. */
+  contextFlushMs: number;
+  /** Whether device events that pile up leave as one envelope. */
+  batchEvents: boolean;
+  /** Most events in one envelope. */
+  maxEventBatch: number;
+  /** The protocol's crypto. */
+  crypto: ProtocolCrypto;
+}
+
+/**
+ * Fill in and check every option of `EmbeddedBridge.start`, in this order:
+ * limits, devices, `udpPort`, `maxFrameSize`, `maxEventBatch`,
+ * `reservedTopics`, `meshTopics`.
+ *
+ * @param opts The caller's options.
+ * @returns Every option, defaults filled in.
+ * @throws {ConfigError} On the first bad option.
+ * @throws {InvalidTopicError} On a malformed reserved topic pattern.
+ */
+export function resolveBridgeOptions(
+  opts: BridgeOptions,
+): ResolvedBridgeOptions {
+  const limits = resolveLimits(opts);
+  const devices = parseDeviceTable(opts.devices);
+  const udpPort = opts.udpPort ?? DEFAULT_UDP_PORT;
+  if (!Number.isInteger(udpPort) || udpPort < 0 || udpPort > 65535) {
+    throw new ConfigError("udpPort", "must be an integer from 0 to 65535");
+  }
+  const maxFrameSize = opts.maxFrameSize ?? Limits.DEFAULT_MAX_FRAME;
+  if (
+    !Number.isInteger(maxFrameSize) || maxFrameSize < Limits.MIN_MAX_FRAME ||
+    maxFrameSize > Limits.ABSOLUTE_MAX_FRAME
+  ) {
+    throw new ConfigError(
+      "maxFrameSize",
+      `must be an integer from ${Limits.MIN_MAX_FRAME} to ${Limits.ABSOLUTE_MAX_FRAME}`,
+    );
+  }
+  const maxEventBatch = opts.maxEventBatch ?? DEFAULT_EVENT_BATCH;
+  if (
+    !Number.isInteger(maxEventBatch) || maxEventBatch < 1 ||
+    maxEventBatch > MAX_EVENT_BATCH
+  ) {
+    throw new ConfigError(
+      "maxEventBatch",
+      `must be an integer from 1 to ${MAX_EVENT_BATCH}`,
+    );
+  }
+  for (const p of opts.reservedTopics ?? []) validatePattern(p);
+  const meshTopics = opts.meshTopics ?? [];
+  for (const t of meshTopics) {
+    if (typeof t !== "string" || t.length === 0 || hasWildcard(t)) {
+      throw new ConfigError("meshTopics", `"${t}" must be a concrete topic`);
+    }
+  }
+  return {
+    limits,
+    devices,
+    udpPort,
+    hostname: opts.hostname ?? DEFAULT_HOSTNAME,
+    discoveryGroup: opts.discoveryGroup === undefined
+      ? DISCOVERY_GROUP
+      : opts.discoveryGroup,
+    defaultRules: opts.defaultRules ?? {},
+    reservedTopics: opts.reservedTopics ?? DEFAULT_RESERVED_TOPICS,
+    maxFrameSize,
+    meshTopics,
+    contextFlushMs: opts.contextFlushMs ?? DEFAULT_CONTEXT_FLUSH_MS,
+    batchEvents: opts.batchEvents ?? true,
+    maxEventBatch,
+    crypto: opts.crypto ?? nodeProtocolCrypto(),
+  };
+}
+
+// ---- fixed bounds (not options) ------------------------------------------
+
+/** Replies waiting for the socket (cookies, rejects, GwInfo), at most. */
+export const MAX_PENDING_REPLIES = 1024;
+
+/** Hello nonces remembered per device, to refuse a replayed Hello. */
+export const NONCES_REMEMBERED = 8;
+
+/** With no event batch sent for this long (ms), the next event leaves at once. */
+export const BATCH_IDLE_MS = 15;
+
+/** Device events waiting for the mesh, at most (beyond: refused). */
+export const MAX_BATCH_QUEUE = 4096;
+
+/** Payload bytes of one envelope, at most (one event always goes). */
+export const MAX_BATCH_BYTES = 256 * 1024;
+
+/**
+ * Bytes one context change of sensor readings aims at, at most: the node
+ * refuses a delta over 64 KiB (`maxDeltaBytes`), and a change is also
+ * split in halves when the node still finds it too large.
+ */
+export const CONTEXT_WRITE_BYTES = 48 * 1024;
+
+/** Allowance for a delta's header (writer id, sequence number, clock). */
+export const DELTA_HEADER_BYTES = 512;
+
+/** A sensor name a device may use. */
+export const SENSOR_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * How often sessions are checked for expiry, in ms: a quarter of the
+ * keep-alive, from 100 ms to 1 s.
+ */
+export function sweepInterval(limits: ResolvedLimits): number {
+  return Math.max(100, Math.min(1000, limits.keepAliveSeconds * 250));
+}
+
+/**
+ * The burst of each handshake budget (first Hellos, second Hellos): a
+ * tenth of a second's rate, at least 1.
+ */
+export function handshakeBurst(limits: ResolvedLimits): number {
+  return Math.max(1, Math.ceil(limits.handshakeRate / 10));
 }

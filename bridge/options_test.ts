@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
+import { loadDeviceKeys } from "./deno_udp.ts";
 import {
   DEFAULT_LIMITS,
-  loadDeviceKeys,
   parseDeviceTable,
   parseKey,
   resolveLimits,
