@@ -24,7 +24,7 @@ interface Entry {
  *
  * @example
  * ```ts
- * import { fnv1a } from "@avi/p2p/bridge";
+ * import { fnv1a } from "./ack_memory.ts";
  * console.log(fnv1a(new Uint8Array([1, 2, 3])) >>> 0 > 0); // true
  * ```
  */
@@ -42,7 +42,7 @@ export function fnv1a(b: Uint8Array): number {
  *
  * @example
  * ```ts
- * import { AckMemory } from "@avi/p2p/bridge";
+ * import { AckMemory } from "./ack_memory.ts";
  * const m = new AckMemory(32);
  * console.log(m.begin(5, 99).state); // "new"
  * console.log(m.begin(5, 99).state); // "pending"

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { BoundedQueue } from "@avi/p2p/bridge";
+ * import { BoundedQueue } from "./bounded_queue.ts";
  * const q = new BoundedQueue<number>(2);
  * q.push(1); q.push(2); q.push(3);
  * console.log(q.shift(), q.shift(), q.dropped); // 2 3 1

@@ -52,7 +52,7 @@ const dec = new TextDecoder("utf-8", { fatal: true });
  *
  * @example
  * ```ts
- * import { customToJson } from "@avi/p2p/bridge";
+ * import { customToJson } from "./device_events.ts";
  * console.log(customToJson(new TextEncoder().encode('{"a":1}'))); // { a: 1 }
  * ```
  */
@@ -78,7 +78,7 @@ export function customToJson(b: Uint8Array | null): JsonValue {
  *
  * @example
  * ```ts
- * import { buttonJson } from "@avi/p2p/bridge";
+ * import { buttonJson } from "./device_events.ts";
  * console.log(buttonJson(1, "double", null, 0)); // { button_id: 1, type: "double", data: null, ts: 0 }
  * ```
  */
@@ -101,7 +101,7 @@ export function buttonJson(
  *
  * @example
  * ```ts
- * import { sensorJson } from "@avi/p2p/bridge";
+ * import { sensorJson } from "./device_events.ts";
  * const j = sensorJson("t", { kind: "temperature", value: 21.5 }, null, 0);
  * console.log(j.data); // { value: 21.5, unit: "C", custom: null }
  * ```

@@ -70,14 +70,6 @@ export type {
   ReadingRefusedEvent,
 } from "./bridge_events.ts";
 export type { BridgeMesh } from "./mesh_port.ts";
-// Types that the bridge's signatures mention, so that its docs are complete.
-export type * from "../core/events.ts";
-export type { PeerId, StreamId } from "../core/peer_id.ts";
-export type {
-  PressType,
-  ProtocolCrypto,
-  SensorValue,
-} from "../protocol/mod.ts";
 export {
   type BridgeLimits,
   type BridgeOptions,
@@ -88,7 +80,6 @@ export {
   parseKey,
   type ResolvedDevice,
   type ResolvedLimits,
-  resolveLimits,
 } from "./options.ts";
 export {
   DEFAULT_PUBLISH,
@@ -97,22 +88,29 @@ export {
   DevicePermissions,
   type TopicRules,
 } from "./permissions.ts";
-export { hasWildcard, matchTopic, validatePattern } from "./topic_pattern.ts";
-export {
-  RateLimiter,
-  type RateLimitOptions,
-  TokenBucket,
-} from "./rate_limit.ts";
-export { BoundedQueue } from "./bounded_queue.ts";
-export {
-  RefCountedSubscriptions,
-  type SubscribeTarget,
-} from "./ref_subscriptions.ts";
-export { AckMemory, type AckState, fnv1a } from "./ack_memory.ts";
-export {
-  buttonJson,
-  buttonTopic,
-  customToJson,
-  sensorJson,
-  sensorTopic,
-} from "./device_events.ts";
+export { hasWildcard, validatePattern } from "./topic_pattern.ts";
+export { buttonTopic, sensorTopic } from "./device_events.ts";
+// Types that the bridge's signatures mention, so that its docs are complete.
+export type {
+  AviEvent,
+  ContextUpdatedEvent,
+  JsonObject,
+  JsonValue,
+  LaggedEvent,
+  MessageEvent,
+  PeerConnectedEvent,
+  PeerDisconnectedEvent,
+  PeerDiscoveredEvent,
+  StartedEvent,
+  StreamAcceptedEvent,
+  StreamClosedEvent,
+  StreamDataEvent,
+  StreamRejectedEvent,
+  StreamRequestedEvent,
+} from "../core/events.ts";
+export type { PeerId, StreamId } from "../core/peer_id.ts";
+export type {
+  PressType,
+  ProtocolCrypto,
+  SensorValue,
+} from "../protocol/mod.ts";

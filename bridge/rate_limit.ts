@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { TokenBucket } from "@avi/p2p/bridge";
+ * import { TokenBucket } from "./rate_limit.ts";
  * const b = new TokenBucket(10, 2, 0);
  * console.log(b.take(0), b.take(0), b.take(0)); // true true false
  * console.log(b.take(100)); // true (one token back after 100 ms)
@@ -78,7 +78,7 @@ export interface RateLimitOptions {
  *
  * @example
  * ```ts
- * import { RateLimiter } from "@avi/p2p/bridge";
+ * import { RateLimiter } from "./rate_limit.ts";
  * const rl = new RateLimiter({ rate: 100, burst: 10, maxKeys: 1000 });
  * console.log(rl.allow("127.0.0.1:5000", 0)); // true
  * ```

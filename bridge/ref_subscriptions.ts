@@ -27,7 +27,7 @@ interface Entry {
  *
  * @example
  * ```ts
- * import { RefCountedSubscriptions } from "@avi/p2p/bridge";
+ * import { RefCountedSubscriptions } from "./ref_subscriptions.ts";
  * const calls: string[] = [];
  * const subs = new RefCountedSubscriptions({
  *   subscribe: async (t) => { calls.push(`+${t}`); },

@@ -67,7 +67,7 @@ export function hasWildcard(topic: string): boolean {
  *
  * @example
  * ```ts
- * import { matchTopic } from "@avi/p2p/bridge";
+ * import { matchTopic } from "./topic_pattern.ts";
  * console.log(matchTopic("device/+/sensor/#", "device/7/sensor/temp")); // true
  * console.log(matchTopic("device/#", "device")); // true
  * console.log(matchTopic("+/x", "$sys/x")); // false
