@@ -1,0 +1,209 @@
+/**
+ * The gateway core without a socket: datagrams are handed to
+ * `GatewayCore.receive`, what it sends is collected from a fake transport,
+ * and time is a fake clock. A device (built on `protocol/`) does the
+ * handshake and one QoS 1 publish through a fake mesh port.
+ */
+
+import assert from "node:assert/strict";
+import type { AviEvent } from "../core/events.ts";
+import {
+  createHello,
+  decodeFrame,
+  type Message,
+  nobleCrypto,
+  openWelcome,
+  type SecureSession,
+} from "../protocol/mod.ts";
+import type { BridgeEvent, BridgeMesh } from "../bridge/mod.ts";
+import { GatewayCore } from "../bridge/gateway.ts";
+import { resolveBridgeOptions } from "../bridge/options.ts";
+import type { Endpoint, GatewayClock } from "../bridge/transport.ts";
+
+const KEY = new Uint8Array(32).fill(0x42);
+const DEVICE: Endpoint = { address: "10.0.0.7", port: 40007 };
+const deviceCrypto = nobleCrypto({
+  random: (b) => crypto.getRandomValues(b),
+});
+
+/** A clock that moves only when told; its timers fire in `advance`. */
+class FakeClock implements GatewayClock {
+  #now = 1_700_000_000_000;
+  #next = 1;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+
+  now(): number {
+    return this.#now;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + ms, fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.#timers.delete(handle as number);
+  }
+  get pending(): number {
+    return this.#timers.size;
+  }
+  /** Move time forward by `ms`, firing every timer due on the way, in order. */
+  advance(ms: number): void {
+    const end = this.#now + ms;
+    for (;;) {
+      let due: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of this.#timers) {
+        if (e[1].at <= end && (due === undefined || e[1].at < due[1].at)) {
+          due = e;
+        }
+      }
+      if (due === undefined) break;
+      this.#timers.delete(due[0]);
+      this.#now = due[1].at;
+      due[1].fn();
+    }
+    this.#now = end;
+  }
+}
+
+/** Mesh events that never come (ends when returned). */
+function idleEvents(): AsyncIterableIterator<AviEvent> {
+  const it: AsyncIterableIterator<AviEvent> = {
+    [Symbol.asyncIterator]: () => it,
+    next: () => new Promise(() => {}),
+    return: () => Promise.resolve({ done: true, value: undefined }),
+  };
+  return it;
+}
+
+/** Let the core's queued sends (a microtask away) leave. */
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("bridge core without sockets: handshake, one QoS 1 publish acked after the mesh, a duplicate, expiry on a fake clock", async () => {
+  const clock = new FakeClock();
+  const sent: { data: Uint8Array; to: Endpoint }[] = [];
+  const published: { topic: string; data: Uint8Array }[] = [];
+  let accept: () => void = () => {};
+  const mesh: BridgeMesh = {
+    subscribe: async () => {},
+    unsubscribe: async () => {},
+    publish: (topic, data) => {
+      published.push({ topic, data });
+      return new Promise<void>((r) => (accept = r));
+    },
+    events: idleEvents,
+  };
+  const core = new GatewayCore({
+    mesh,
+    transport: { send: (data, to) => void sent.push({ data, to }) },
+    options: resolveBridgeOptions({ devices: { "7": KEY } }),
+    port: 8888,
+    clock,
+  });
+  const events: BridgeEvent[] = [];
+  const evLoop = (async () => {
+    for await (const e of core.events()) events.push(e);
+  })();
+  /** The next datagram the core sent, decoded. */
+  const nextFrame = () => {
+    const s = sent.shift();
+    assert.ok(s, "the core sent nothing");
+    assert.deepEqual(s.to, DEVICE);
+    return { raw: s.data, f: decodeFrame(s.data, { maxFrame: 1500 }) };
+  };
+  try {
+    // ---- handshake: Hello, Cookie, Hello with the cookie, Welcome ----
+    const nonce = new Uint8Array(16).fill(9);
+    const hello = (cookie?: Uint8Array) =>
+      createHello(deviceCrypto, {
+        deviceId: 7,
+        key: KEY,
+        clientNonce: nonce,
+        cookie,
+      });
+    core.receive(hello(), DEVICE);
+    await settle();
+    const c = nextFrame().f;
+    assert.equal(c.kind, "cookie");
+    core.receive(
+      hello(c.kind === "cookie" ? c.cookie.slice() : undefined),
+      DEVICE,
+    );
+    await settle();
+    const w = nextFrame();
+    assert.equal(w.f.kind, "welcome");
+    if (w.f.kind !== "welcome") return;
+    const opened = openWelcome(
+      deviceCrypto,
+      { deviceId: 7, key: KEY, clientNonce: nonce },
+      w.f,
+      w.raw,
+    );
+    assert.ok(opened, "the Welcome opens with the device's key");
+    const session: SecureSession = opened.session;
+    assert.equal(core.devices().length, 1);
+    assert.equal(core.devices()[0].address, "10.0.0.7:40007");
+    assert.equal(core.devices()[0].connectedAt, clock.now());
+
+    const send = (m: Message) =>
+      core.receive(
+        session.sealMessage(m, new Uint8Array(1500)).slice(),
+        DEVICE,
+      );
+    const received = (): Message[] => {
+      const { f } = nextFrame();
+      assert.equal(f.kind, "sealed");
+      if (f.kind !== "sealed") return [];
+      const ms = session.openMessages(f);
+      assert.ok(Array.isArray(ms), `sealed frame refused: ${ms}`);
+      return ms;
+    };
+
+    // ---- QoS 1 publish: the Ack waits for the mesh ----
+    const publish: Message = {
+      type: "publish",
+      msgId: 1,
+      qos: 1,
+      topic: "device/7/x",
+      data: new TextEncoder().encode("hi"),
+    };
+    send(publish);
+    await settle();
+    assert.equal(published.length, 1);
+    assert.equal(published[0].topic, "device/7/x");
+    assert.equal(new TextDecoder().decode(published[0].data), "hi");
+    assert.equal(sent.length, 0, "no Ack before the mesh accepted it");
+    accept();
+    await settle();
+    assert.deepEqual(received(), [{ type: "ack", msgId: 1, code: 0 }]);
+
+    // A retransmission (a new frame, same message): acked again, published once.
+    send(publish);
+    await settle();
+    assert.deepEqual(received(), [{ type: "ack", msgId: 1, code: 0 }]);
+    assert.equal(published.length, 1);
+    const st = core.stats();
+    assert.equal(st.sessions, 1);
+    assert.equal(st.cookies, 1);
+    assert.equal(st.published, 1);
+    assert.equal(st.duplicates, 1);
+
+    // ---- the fake clock drives expiry: silent for 3 × keep-alive (30 s) ----
+    clock.advance(89_000);
+    assert.equal(core.devices().length, 1);
+    clock.advance(2_000);
+    assert.equal(core.devices().length, 0);
+    assert.equal(core.stats().expired, 1);
+  } finally {
+    await core.close();
+    await evLoop;
+  }
+  assert.equal(clock.pending, 0, "close() leaves no timer behind");
+  assert.deepEqual(events.map((e) => e.type), [
+    "deviceConnected",
+    "deviceGone",
+  ]);
+  assert.equal(
+    (events[1] as Extract<BridgeEvent, { type: "deviceGone" }>).reason,
+    "timeout",
+  );
+});
