@@ -29,9 +29,10 @@ export interface DeviceGoneEvent {
   /**
    * Why: `timeout` (silent for 3 × keep-alive), `disconnected` (it said
    * so), `replaced` (it made a new session; a `deviceConnected` follows),
-   * `closed` (the bridge closed).
+   * `closed` (the bridge closed), `removed` (taken off the device table, or
+   * its key or rules changed: see `EmbeddedBridge.setDevices`).
    */
-  reason: "timeout" | "disconnected" | "replaced" | "closed";
+  reason: "timeout" | "disconnected" | "replaced" | "closed" | "removed";
 }
 
 /** A device announced it sleeps. */

@@ -17,6 +17,7 @@ import {
   type BridgeOptions,
   type DeviceTable,
   parseDeviceKeyFile,
+  parseDeviceTable,
   resolveBridgeOptions,
   type ResolvedBridgeOptions,
 } from "./options.ts";
@@ -129,6 +130,26 @@ export class EmbeddedBridge {
    */
   devices(): DeviceInfo[] {
     return this.#core.devices();
+  }
+
+  /**
+   * Replaces the device table while running (a gateway's table was edited):
+   * a new device may connect at once; a removed device, or one whose key or
+   * rules changed, loses its session at once (`deviceGone` with reason
+   * `"removed"`) and what it held in the mesh; the others keep theirs.
+   *
+   * @param table The whole new table, as `devices` at start.
+   * @returns The device ids added, removed and changed.
+   * @throws {ConfigError} When the table is malformed (the old one stays).
+   * @example
+   * ```ts ignore
+   * bridge.setDevices({ "42": "00".repeat(32) });
+   * ```
+   */
+  setDevices(
+    table: DeviceTable,
+  ): { added: string[]; removed: string[]; changed: string[] } {
+    return this.#core.setDevices(parseDeviceTable(table));
   }
 
   /**

@@ -31,6 +31,7 @@ import type { BridgeMesh } from "./mesh_port.ts";
 import {
   DEFAULT_EVENT_QUEUE,
   type ResolvedBridgeOptions,
+  type ResolvedDevice,
   sweepInterval,
 } from "./options.ts";
 import { Outbox } from "./outbox.ts";
@@ -169,6 +170,13 @@ export class GatewayCore {
   /** The devices with a live session. */
   devices(): DeviceInfo[] {
     return this.#sessions.info();
+  }
+
+  /** Replaces the device table (see `Sessions.replaceTable`). */
+  setDevices(
+    table: Map<string, ResolvedDevice>,
+  ): { added: string[]; removed: string[]; changed: string[] } {
+    return this.#sessions.replaceTable(table);
   }
 
   /** Current sizes of the core's tables. */

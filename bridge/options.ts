@@ -372,6 +372,14 @@ export interface ResolvedBridgeOptions {
 export function resolveBridgeOptions(
   opts: BridgeOptions,
 ): ResolvedBridgeOptions {
+  if (opts === null || typeof opts !== "object") {
+    throw new ConfigError("options", "must be an object");
+  }
+  for (const key of Object.keys(opts)) {
+    if (!BRIDGE_OPTION_KEYS.has(key)) {
+      throw new ConfigError(key, "is not a bridge option (a typo?)");
+    }
+  }
   const limits = resolveLimits(opts);
   const devices = parseDeviceTable(opts.devices);
   const udpPort = opts.udpPort ?? DEFAULT_UDP_PORT;
@@ -398,6 +406,16 @@ export function resolveBridgeOptions(
       `must be an integer from 1 to ${MAX_EVENT_BATCH}`,
     );
   }
+  const contextFlushMs = opts.contextFlushMs ?? DEFAULT_CONTEXT_FLUSH_MS;
+  if (
+    !Number.isInteger(contextFlushMs) || contextFlushMs < 1 ||
+    contextFlushMs > 60_000
+  ) {
+    throw new ConfigError(
+      "contextFlushMs",
+      "must be an integer from 1 to 60000",
+    );
+  }
   for (const p of opts.reservedTopics ?? []) validatePattern(p);
   const meshTopics = opts.meshTopics ?? [];
   for (const t of meshTopics) {
@@ -417,12 +435,29 @@ export function resolveBridgeOptions(
     reservedTopics: opts.reservedTopics ?? DEFAULT_RESERVED_TOPICS,
     maxFrameSize,
     meshTopics,
-    contextFlushMs: opts.contextFlushMs ?? DEFAULT_CONTEXT_FLUSH_MS,
+    contextFlushMs,
     batchEvents: opts.batchEvents ?? true,
     maxEventBatch,
     crypto: opts.crypto ?? nodeProtocolCrypto(),
   };
 }
+
+/** Every field {@linkcode BridgeOptions} has: any other is refused. */
+const BRIDGE_OPTION_KEYS: ReadonlySet<string> = new Set([
+  ...Object.keys(DEFAULT_LIMITS),
+  "udpPort",
+  "discoveryGroup",
+  "hostname",
+  "devices",
+  "defaultRules",
+  "reservedTopics",
+  "maxFrameSize",
+  "meshTopics",
+  "contextFlushMs",
+  "batchEvents",
+  "maxEventBatch",
+  "crypto",
+]);
 
 // ---- fixed bounds (not options) ------------------------------------------
 

@@ -4,8 +4,10 @@ import {
   DEFAULT_LIMITS,
   parseDeviceTable,
   parseKey,
+  resolveBridgeOptions,
   resolveLimits,
 } from "./options.ts";
+import { ConfigError } from "../core/errors.ts";
 
 Deno.test("parseKey() takes 32 bytes or 64 hex characters, else ConfigError", () => {
   assert.deepEqual(
@@ -73,4 +75,17 @@ Deno.test("loadDeviceKeys() reads a JSON key file and checks it", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("resolveBridgeOptions() refuses an unknown field (a typo) and a bad contextFlushMs with ConfigError", () => {
+  const devices = { "1": "11".repeat(32) };
+  assert.throws(
+    () => resolveBridgeOptions({ devices, udpPrt: 9 } as never),
+    (e: Error) => e instanceof ConfigError && /udpPrt/.test(e.message),
+  );
+  assert.throws(
+    () => resolveBridgeOptions({ devices, contextFlushMs: 0 }),
+    (e: Error) => e instanceof ConfigError && /contextFlushMs/.test(e.message),
+  );
+  assert.equal(resolveBridgeOptions({ devices }).contextFlushMs > 0, true);
 });

@@ -27,9 +27,10 @@ import {
   handshakeBurst,
   NONCES_REMEMBERED,
   type ResolvedBridgeOptions,
+  type ResolvedDevice,
 } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
-import { DevicePermissions } from "./permissions.ts";
+import { DevicePermissions, type TopicRules } from "./permissions.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import type { BridgeStats, DeviceInfo } from "./stats.ts";
 import { type Endpoint, endpointKey } from "./transport.ts";
@@ -66,6 +67,8 @@ export interface Device {
   numId: number;
   /** Its pre-shared key. */
   key: Uint8Array;
+  /** Its own topic rules, as configured (undefined: the defaults). */
+  rules: TopicRules | undefined;
   /** What it may publish and subscribe to. */
   perms: DevicePermissions;
   /** Its live session. */
@@ -119,7 +122,12 @@ export interface Session {
 }
 
 /** Why a session ended (the `deviceGone` reason). */
-export type EndReason = "timeout" | "disconnected" | "replaced" | "closed";
+export type EndReason =
+  | "timeout"
+  | "disconnected"
+  | "replaced"
+  | "closed"
+  | "removed";
 
 /** An authenticated frame: its session and the messages it carries. */
 export interface OpenedFrame {
@@ -168,26 +176,7 @@ export class Sessions {
     const { opts } = deps;
     crypto.getRandomValues(this.#cookieSecret);
     for (const d of opts.devices.values()) {
-      this.devices.set(d.id, {
-        id: d.id,
-        numId: Number(d.id),
-        key: d.key,
-        perms: new DevicePermissions(
-          d.id,
-          d.rules ?? opts.defaultRules,
-          opts.reservedTopics,
-        ),
-        session: undefined,
-        topics: new Set(),
-        patterns: new Set(),
-        acks: new AckMemory(opts.limits.dedupWindow),
-        recentNonces: [],
-        streams: new Map(),
-        sleepQueue: undefined,
-        inflight: 0,
-        sensors: undefined,
-        sensorsLoading: undefined,
-      });
+      this.devices.set(d.id, this.#device(d));
     }
     // Two budgets: first Hellos (no cookie, spoofable) cannot starve the
     // second Hellos of devices that already hold a cookie.
@@ -195,6 +184,68 @@ export class Sessions {
     const burst = handshakeBurst(opts.limits);
     this.#cookieBucket = new TokenBucket(rate, burst, deps.now);
     this.#helloBucket = new TokenBucket(rate, burst, deps.now);
+  }
+
+  #device(d: ResolvedDevice): Device {
+    const { opts } = this.#deps;
+    return {
+      id: d.id,
+      numId: Number(d.id),
+      key: d.key,
+      rules: d.rules,
+      perms: new DevicePermissions(
+        d.id,
+        d.rules ?? opts.defaultRules,
+        opts.reservedTopics,
+      ),
+      session: undefined,
+      topics: new Set(),
+      patterns: new Set(),
+      acks: new AckMemory(opts.limits.dedupWindow),
+      recentNonces: [],
+      streams: new Map(),
+      sleepQueue: undefined,
+      inflight: 0,
+      sensors: undefined,
+      sensorsLoading: undefined,
+    };
+  }
+
+  /**
+   * Replaces the device table while running: a new device may connect at
+   * once; a removed device, or one whose key or rules changed, loses its
+   * session (`deviceGone`, reason `"removed"`) and what it held in the mesh;
+   * an unchanged device keeps its session.
+   * @returns The ids added, removed and changed.
+   */
+  replaceTable(
+    table: Map<string, ResolvedDevice>,
+  ): { added: string[]; removed: string[]; changed: string[] } {
+    const out = {
+      added: [] as string[],
+      removed: [] as string[],
+      changed: [] as string[],
+    };
+    for (const [id, d] of [...this.devices]) {
+      const next = table.get(id);
+      const same = next !== undefined && sameBytes(next.key, d.key) &&
+        JSON.stringify(next.rules ?? null) === JSON.stringify(d.rules ?? null);
+      if (same) continue;
+      if (d.session) this.end(d.session, "removed", true);
+      else this.#deps.release(d);
+      this.devices.delete(id);
+      if (next) {
+        this.devices.set(id, this.#device(next));
+        out.changed.push(id);
+      } else out.removed.push(id);
+    }
+    for (const [id, d] of table) {
+      if (!this.devices.has(id)) {
+        this.devices.set(id, this.#device(d));
+        out.added.push(id);
+      }
+    }
+    return out;
   }
 
   /** A Hello: a cookie, a reject, the same Welcome again, or a new session. */
@@ -380,4 +431,8 @@ export class Sessions {
     }
     return out;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
