@@ -78,6 +78,22 @@ export interface ReadingRefusedEvent {
   reason: string;
 }
 
+/**
+ * A handshake was refused (after the cookie round trip, so `address` is the
+ * device's real source): an unknown device or a wrong key, a replayed
+ * Hello, or no session left.
+ */
+export interface DeviceRefusedEvent {
+  /** Discriminator. */
+  type: "deviceRefused";
+  /** The device id the Hello claimed (not proven). */
+  deviceId: string;
+  /** The source address, `host:port`. */
+  address: string;
+  /** `not authorised` (unknown device or wrong key), `replayed`, `session limit`. */
+  reason: "not authorised" | "replayed" | "session limit";
+}
+
 /** This consumer fell behind; `dropped` events were lost for it. */
 export interface BridgeLaggedEvent {
   /** Discriminator. */
@@ -102,6 +118,7 @@ export type BridgeEvent =
   | DeviceSleepingEvent
   | DeviceAwakeEvent
   | ReadingRefusedEvent
+  | DeviceRefusedEvent
   | BridgeLaggedEvent;
 
 const lagged = (dropped: number): BridgeEvent => ({ type: "lagged", dropped });

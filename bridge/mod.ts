@@ -66,6 +66,7 @@ export type {
   DeviceAwakeEvent,
   DeviceConnectedEvent,
   DeviceGoneEvent,
+  DeviceRefusedEvent,
   DeviceSleepingEvent,
   ReadingRefusedEvent,
 } from "./bridge_events.ts";

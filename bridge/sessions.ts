@@ -305,15 +305,28 @@ export class Sessions {
         outbox.sendRaw(resend.welcome, from);
         return;
       }
-      if (outcome.code === ErrorCode.REPLAYED) stats.replayedHellos++;
+      const replayed = outcome.code === ErrorCode.REPLAYED;
+      if (replayed) stats.replayedHellos++;
       else stats.notAuthorised++;
       outbox.sendRaw(outcome.reply, from);
+      this.#deps.emit({
+        type: "deviceRefused",
+        deviceId: String(f.deviceId),
+        address: key,
+        reason: replayed ? "replayed" : "not authorised",
+      });
       return;
     }
     const d = this.devices.get(String(outcome.deviceId))!;
     if (d.session === undefined && this.live.size >= opts.limits.maxSessions) {
       stats.sessionLimit++;
       outbox.sendRaw(encodeReject(ErrorCode.LIMIT_REACHED, 0), from);
+      this.#deps.emit({
+        type: "deviceRefused",
+        deviceId: d.id,
+        address: key,
+        reason: "session limit",
+      });
       return;
     }
     const nonceHex = toHex(outcome.clientNonce);

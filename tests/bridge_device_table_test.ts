@@ -20,9 +20,11 @@ Deno.test("bridge: the device table changes while running, without a restart", a
     "2": hex(key(2)),
   });
   const gone: BridgeEvent[] = [];
+  const refused: BridgeEvent[] = [];
   const reading = (async () => {
     for await (const ev of bridge.events()) {
       if (ev.type === "deviceGone") gone.push(ev);
+      if (ev.type === "deviceRefused") refused.push(ev);
     }
   })();
   const devices: RawDevice[] = [];
@@ -46,6 +48,15 @@ Deno.test("bridge: the device table changes while running, without a restart", a
     three.connect();
     await until(() => three.rejects.length > 0, 10_000, "3 refused");
     assert.equal(three.session, undefined);
+    await until(() => refused.length > 0, 10_000, "a deviceRefused event");
+    assert.equal(
+      refused[0].type === "deviceRefused" && refused[0].deviceId,
+      "3",
+    );
+    assert.match(
+      refused[0].type === "deviceRefused" ? refused[0].address : "",
+      /^127\.0\.0\.1:\d+$/,
+    );
 
     // Add 3, remove 1, re-key 2.
     const changes = bridge.setDevices({ "2": hex(key(22)), "3": hex(key(3)) });
