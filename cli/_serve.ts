@@ -108,6 +108,7 @@ export async function serveNode(
   p: Parsed,
   config: AviP2pConfig,
   extend?: (node: AviP2p) => Promise<Extension>,
+  defaults: { control?: string; token?: string; metrics?: string } = {},
 ): Promise<number> {
   const logger = log("node");
   const node = await AviP2p.start({
@@ -145,7 +146,7 @@ export async function serveNode(
     };
     if (!flag(p, "no-control")) {
       const where = hostPort(
-        str(p, "control") ?? `127.0.0.1:${CONTROL_PORT}`,
+        str(p, "control") ?? defaults.control ?? `127.0.0.1:${CONTROL_PORT}`,
         "control",
       );
       control = serveControl(
@@ -155,7 +156,7 @@ export async function serveNode(
         }),
         {
           ...where,
-          token: str(p, "token") ?? env("AVI_TOKEN"),
+          token: str(p, "token") ?? env("AVI_TOKEN") ?? defaults.token,
           info: () => ({
             peerId: node.peerId,
             name: node.nodeName,
@@ -166,7 +167,7 @@ export async function serveNode(
         },
       );
     }
-    const m = str(p, "metrics");
+    const m = str(p, "metrics") ?? defaults.metrics;
     if (m !== undefined) {
       const where = hostPort(m, "metrics");
       metrics = serveMetrics(where.hostname, where.port, collect);

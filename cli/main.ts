@@ -31,16 +31,20 @@ import { PUB, pub } from "./pub.ts";
 import { SUB, sub } from "./sub.ts";
 import { CTX, ctx } from "./ctx.ts";
 import { PEERS, peers } from "./peers.ts";
+import { GATEWAY, gateway } from "./gateway.ts";
+import { DEVICES, devices } from "./devices.ts";
 
 /** The version printed by `avi --version`. */
 export const VERSION = "0.1.0";
 
 const COMMANDS: [CommandSpec, (p: Parsed) => Promise<number>][] = [
   [NODE, node],
+  [GATEWAY, gateway],
   [PUB, pub],
   [SUB, sub],
   [CTX, ctx],
   [PEERS, peers],
+  [DEVICES, devices],
 ];
 
 function usage(): string {

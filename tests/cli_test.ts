@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { avi, AviProcess } from "./support/cli.ts";
 import { until } from "./support/wait.ts";
 
-const COMMANDS = ["node", "pub", "sub", "ctx", "peers"];
+const COMMANDS = ["node", "pub", "sub", "ctx", "peers", "gateway", "devices"];
 
 /** Two `avi node`s, b bootstrapped to a, each with a control endpoint on a free port. */
 async function twoNodes(extra: string[] = []) {
