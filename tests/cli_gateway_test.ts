@@ -11,7 +11,6 @@ import {
 } from "../embedded/mod.ts";
 import { fromHex } from "../core/hex.ts";
 import { avi, AviProcess } from "./support/cli.ts";
-import { until } from "./support/wait.ts";
 
 function device(id: number, key: string, port: number) {
   return createDenoUdpSocket({ hostname: "127.0.0.1" }).then((socket) =>
