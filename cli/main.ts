@@ -8,118 +8,54 @@
  * avi --help
  * ```
  *
- * Exit status: 0 success; 1 the command failed (nobody reached, timeout, a
- * file it cannot read, the node refused: one line says why); 2 bad
- * arguments (one line, then the usage).
+ * Commands: `node`, `gateway`, `pub`, `sub`, `ctx`, `peers`, `devices`;
+ * `avi COMMAND --help` describes each. Exit status: 0 success; 1 the command
+ * failed (nobody reached, a timeout, a file it cannot read, the node
+ * refused: one line says why); 2 bad arguments or a missing permission (one
+ * line, then the usage).
+ *
+ * This module only checks the permissions the program needs (js-libp2p
+ * reads the environment as it loads, which would otherwise fail with a
+ * stack trace) and then loads the commands.
  *
  * @module
  */
 
-import {
-  CliError,
-  type CommandSpec,
-  helpText,
-  parse,
-  type Parsed,
-  shortUsage,
-  str,
-  UsageError,
-} from "./_args.ts";
-import { setupLogging } from "./_log.ts";
-import { NODE, node } from "./node.ts";
-import { PUB, pub } from "./pub.ts";
-import { SUB, sub } from "./sub.ts";
-import { CTX, ctx } from "./ctx.ts";
-import { PEERS, peers } from "./peers.ts";
-import { GATEWAY, gateway } from "./gateway.ts";
-import { DEVICES, devices } from "./devices.ts";
-
-/** The version printed by `avi --version`. */
-export const VERSION = "0.1.0";
-
-const COMMANDS: [CommandSpec, (p: Parsed) => Promise<number>][] = [
-  [NODE, node],
-  [GATEWAY, gateway],
-  [PUB, pub],
-  [SUB, sub],
-  [CTX, ctx],
-  [PEERS, peers],
-  [DEVICES, devices],
+/** The permissions `avi` needs, with the flag that grants each. */
+const NEEDED: [Deno.PermissionDescriptor, string][] = [
+  [{ name: "env" }, "--allow-env"],
+  [{ name: "net" }, "--allow-net"],
+  [{ name: "sys", kind: "networkInterfaces" }, "--allow-sys=networkInterfaces"],
+  [{ name: "read" }, "--allow-read"],
+  [{ name: "write" }, "--allow-write"],
 ];
 
-function usage(): string {
-  const width = Math.max(...COMMANDS.map(([c]) => c.name.length)) + 2;
-  return [
-    "avi: run, watch and steer a home mesh (@avi/p2p)",
-    "",
-    "Usage: avi COMMAND [OPTIONS]      avi COMMAND --help      avi --version",
-    "",
-    "Commands:",
-    ...COMMANDS.map(([c]) => `  ${c.name.padEnd(width)}${c.summary}`),
-    "",
-    "Exit status: 0 success, 1 failure (one line says why), 2 bad arguments.",
-  ].join("\n");
-}
-
-function fail(message: string, help?: string): void {
-  console.error(`avi: ${message}`);
-  if (help) console.error(`\n${help}`);
-}
-
-/** Runs `avi` with `args`; resolves with the exit status. */
-export async function main(args: string[]): Promise<number> {
-  const [name, ...rest] = args;
-  if (
-    name === undefined || name === "--help" || name === "-h" || name === "help"
-  ) {
-    console.log(usage());
-    return name === undefined ? 2 : 0;
-  }
-  if (name === "--version" || name === "-V") {
-    console.log(`avi ${VERSION} (@avi/p2p, Deno ${Deno.version.deno})`);
-    return 0;
-  }
-  const entry = COMMANDS.find(([c]) => c.name === name);
-  if (!entry) {
-    fail(`unknown command "${name}"`, usage());
-    return 2;
-  }
-  const [spec, run] = entry;
-  try {
-    const p = parse(spec, rest);
-    if (p.values.help) {
-      console.log(helpText(spec));
-      return 0;
-    }
-    await setupLogging(
-      str(p, "log-level") ?? "info",
-      str(p, "log-format") ?? "text",
-    );
-    return await run(p);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      fail(e.message, shortUsage(spec));
-      return 2;
-    }
-    if (e instanceof CliError) {
-      fail(e.message);
-      return e.exitCode;
-    }
-    if (
-      e instanceof Deno.errors.NotCapable ||
-      e instanceof Deno.errors.PermissionDenied
-    ) {
-      fail(`a permission is missing: ${(e as Error).message.split("\n")[0]}`);
-      return 1;
-    }
-    const err = e as Error;
-    // A typed error of the library (InvalidTopicError, ...) is the user's to fix.
-    fail(`${err?.name ?? "Error"}: ${err?.message ?? e}`);
-    return 1;
-  }
+/**
+ * The flags of the permissions that are missing (empty: all granted).
+ *
+ * @example
+ * ```ts
+ * import { missingPermissions } from "@avi/p2p/cli";
+ * console.log(missingPermissions()); // e.g. ["--allow-env"]
+ * ```
+ */
+export function missingPermissions(): string[] {
+  return NEEDED.filter(([d]) =>
+    Deno.permissions.querySync(d).state !== "granted"
+  )
+    .map(([, flag]) => flag);
 }
 
 if (import.meta.main) {
+  const missing = missingPermissions();
+  if (missing.length > 0) {
+    console.error(
+      `avi: run with ${missing.join(" ")} (and --unstable-net); for example\n` +
+        "  deno run --allow-net --allow-env --allow-sys=networkInterfaces --allow-read --allow-write --unstable-net cli/main.ts --help",
+    );
+    Deno.exit(2);
+  }
+  const { main } = await import("./_main.ts");
   const status = await main(Deno.args);
   // A stopped js-libp2p node can keep the process alive for a few seconds.
   Deno.exit(status);

@@ -301,3 +301,21 @@ Deno.test("avi node: Ctrl-C stops it cleanly (exit 0)", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("avi: a missing permission is named in one line (exit 2), not a stack trace", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      new URL("../cli/main.ts", import.meta.url).pathname,
+      "--help",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const err = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2);
+  assert.match(err.split("\n")[0], /^avi: run with --allow-env/);
+  assert.doesNotMatch(err, /^\s+at /m);
+});
