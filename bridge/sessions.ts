@@ -8,6 +8,7 @@
  * @module
  */
 
+import { aviLogger } from "../core/log.ts";
 import type { JsonValue } from "../core/events.ts";
 import { toHex } from "../core/hex.ts";
 import {
@@ -34,6 +35,8 @@ import { DevicePermissions, type TopicRules } from "./permissions.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import type { BridgeStats, DeviceInfo } from "./stats.ts";
 import { type Endpoint, endpointKey } from "./transport.ts";
+
+const log = aviLogger("bridge");
 
 /** What the gateway knows of one sensor of a device in the shared context. */
 export interface SensorState {
@@ -309,6 +312,11 @@ export class Sessions {
       if (replayed) stats.replayedHellos++;
       else stats.notAuthorised++;
       outbox.sendRaw(outcome.reply, from);
+      log.debug("device {id} refused from {address}: {reason}", {
+        id: String(f.deviceId),
+        address: key,
+        reason: replayed ? "replayed" : "not authorised",
+      });
       this.#deps.emit({
         type: "deviceRefused",
         deviceId: String(f.deviceId),
@@ -352,6 +360,10 @@ export class Sessions {
     this.live.set(sid, s);
     stats.sessions++;
     outbox.sendRaw(outcome.reply, from);
+    log.debug("device {id} connected from {address}", {
+      id: d.id,
+      address: key,
+    });
     this.#deps.emit({
       type: "deviceConnected",
       deviceId: d.id,
@@ -411,6 +423,7 @@ export class Sessions {
     const d = s.device;
     if (d.session === s) d.session = undefined;
     if (release) this.#deps.release(d);
+    log.debug("device {id} session ended: {reason}", { id: d.id, reason });
     this.#deps.emit({ type: "deviceGone", deviceId: d.id, reason });
   }
 

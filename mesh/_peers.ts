@@ -6,6 +6,7 @@
  * @module
  */
 
+import { aviLogger } from "../core/log.ts";
 import { multiaddr } from "@multiformats/multiaddr";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -24,6 +25,8 @@ import type { MeshLibp2p } from "./_libp2p.ts";
 import { parsePeerId } from "./peer_id.ts";
 import { Redialer } from "./reconnect.ts";
 import type { PeerInfoView } from "./types.ts";
+
+const log = aviLogger("mesh");
 
 /** What {@linkcode MeshPeers} needs of its node. */
 export interface MeshPeersInit {
@@ -107,11 +110,9 @@ export class MeshPeers {
     // a peer that reached us first (inbound) is learnt about now: every
     // peer gets one peerDiscovered, before its first peerConnected
     this.#markDiscovered(id);
-    this.#emit({
-      type: "peerConnected",
-      peerId: id,
-      address: conn?.remoteAddr.toString() ?? "",
-    });
+    const address = conn?.remoteAddr.toString() ?? "";
+    log.debug("peer {peerId} connected at {address}", { peerId: id, address });
+    this.#emit({ type: "peerConnected", peerId: id, address });
     for (const fn of this.#connectListeners) {
       try {
         fn(id);
@@ -122,6 +123,7 @@ export class MeshPeers {
   /** libp2p's `peer:disconnect`. */
   disconnected(peer: Libp2pPeerId): void {
     const id = peer.toString() as PeerId;
+    log.debug("peer {peerId} disconnected", { peerId: id });
     this.#emit({ type: "peerDisconnected", peerId: id });
     if (this.#running()) this.#redialer.disconnected(id);
   }
@@ -146,8 +148,12 @@ export class MeshPeers {
     if (this.#config.allowedPeers && !this.#config.allowedPeers.has(id)) {
       return;
     }
-    this.#libp2p.dial(peer, { signal: this.#abort.signal }).catch(() => {
+    this.#libp2p.dial(peer, { signal: this.#abort.signal }).catch((e) => {
       if (!this.#running()) return;
+      log.debug("dial to {peerId} failed: {error}", {
+        peerId: id,
+        error: (e as Error)?.message ?? String(e),
+      });
       this.dialFailures++;
       this.#redialer.disconnected(id);
     });

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { aviLogger } from "../core/log.ts";
 import { multiaddr } from "@multiformats/multiaddr";
 import { isIP } from "node:net";
 import { ConfigError } from "../core/errors.ts";
@@ -172,7 +173,7 @@ export interface AviP2pConfig {
   redialMaxMs?: number;
   /**
    * Receives warnings (for example: identity not persisted).
-   * @default {console.warn}
+   * @default {a warning on the LogTape logger `avi.mesh` (silent until the application configures LogTape)}
    */
   onWarning?: (message: string) => void;
 }
@@ -401,7 +402,8 @@ export function resolveConfig(config: AviP2pConfig = {}): ResolvedConfig {
     );
   }
 
-  const onWarning = c.onWarning ?? ((m: string) => console.warn(m));
+  const onWarning = c.onWarning ??
+    ((m: string) => aviLogger("mesh").warn(m));
   if (typeof onWarning !== "function") {
     throw new ConfigError("onWarning", "must be a function");
   }
