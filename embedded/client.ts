@@ -132,7 +132,9 @@ export interface AviEmbeddedConfig {
    */
   maxAliases?: number;
   /**
-   * Uplink topics at least this long (UTF-8 bytes) get an alias.
+   * Uplink topics at least this long (UTF-8 bytes) get an alias, which QoS
+   * 0 publishes use (a QoS 1 publish carries its topic, so that its
+   * retransmissions repeat its bytes, in any session).
    * @default 16
    */
   aliasMinTopicBytes?: number;
@@ -177,7 +179,7 @@ type Kind = "data" | "control" | "ping";
 
 interface Pending {
   msgId: number;
-  msg: Message;
+  msg: Message; // sent as is, every time: retransmissions repeat its bytes
   kind: Kind;
   ackType: "ack" | "subscribeAck" | "unsubscribeAck" | "regAck";
   slot: number; // payload slot, -1 if none
@@ -911,17 +913,6 @@ export class AviEmbedded {
     });
   }
 
-  // Encodes a pending message for the current session: uplink topics use a
-  // confirmed alias when there is one.
-  #wire(p: Pending): Message {
-    const m = p.msg;
-    if (m.type === "publish" && typeof m.topic === "string") {
-      const a = this.#upAlias.get(m.topic);
-      if (a !== undefined) return { ...m, topic: a };
-    }
-    return m;
-  }
-
   // Queues every pending message that is due (in the send window).
   #collect(): void {
     if (this.#state !== "connected") return;
@@ -933,7 +924,7 @@ export class AviEmbedded {
       else this.stats.retransmissions++;
       p.transmissions++;
       p.nextAt = now + this.#backoff(p.transmissions);
-      this.#out.push(this.#wire(p));
+      this.#out.push(p.msg);
     }
   }
 
@@ -1073,15 +1064,16 @@ export class AviEmbedded {
         return Promise.reject(e);
       }
     }
-    const r = this.#reliable((msgId, copy) => ({
+    // With its topic, not an alias: a retransmission repeats the bytes of
+    // the first transmission (the gateway recognises it by them), and may
+    // come in a later session, where the aliases of this one are unknown.
+    return this.#reliable((msgId, copy) => ({
       type: "publish",
       msgId,
       qos: 1,
       topic,
       data: copy(data),
     }));
-    if (this.#state === "connected") this.#maybeRegister(topic);
-    return r;
   }
 
   /**
