@@ -1,6 +1,7 @@
 /**
  * Errors of the device client. `embedded/` imports only `protocol/`, so
- * they live here; each sets `name`, so callers can match on it.
+ * they live here; each sets `name`, so callers can match on it. Also the
+ * integer check that throws a RangeError.
  *
  * @module
  */
@@ -136,5 +137,23 @@ export class ClientClosedError extends Error {
   constructor(message = "The device client is closed") {
     super(message);
     this.name = "ClientClosedError";
+  }
+}
+
+/**
+ * Throws a RangeError unless `v` is an integer from `min` to `max`.
+ * @param v The value.
+ * @param min Smallest allowed.
+ * @param max Largest allowed.
+ * @param what Its name, for the message.
+ */
+export function checkInt(
+  v: number,
+  min: number,
+  max: number,
+  what: string,
+): void {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`${what} must be an integer from ${min} to ${max}`);
   }
 }

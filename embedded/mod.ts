@@ -30,16 +30,18 @@
  * @module
  */
 
-export {
-  AviEmbedded,
-  type AviEmbeddedConfig,
-  type EmbeddedState,
-  type EmbeddedStats,
-  type Endpoint,
-  type MessageHandler,
-  type PublishOptions,
-} from "./client.ts";
-export type { DatagramReceiver, DeviceSocket, DeviceTimers } from "./types.ts";
+export { AviEmbedded } from "./client.ts";
+export type { AviEmbeddedConfig } from "./config.ts";
+export type {
+  DatagramReceiver,
+  DeviceSocket,
+  DeviceTimers,
+  EmbeddedState,
+  EmbeddedStats,
+  Endpoint,
+  MessageHandler,
+  PublishOptions,
+} from "./types.ts";
 export {
   ClientClosedError,
   GatewayUnreachableError,

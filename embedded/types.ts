@@ -1,6 +1,8 @@
 /**
- * What a platform injects into the device client: a datagram socket, a clock
- * and timers. (The crypto interface is `ProtocolCrypto` from `protocol/`.)
+ * The device client's public shapes: what a platform injects (a datagram
+ * socket and timers; the crypto interface is `ProtocolCrypto` from
+ * `protocol/`), its states, counters and callbacks. The configuration is in
+ * `config.ts`.
  *
  * @module
  */
@@ -72,4 +74,55 @@ export interface DeviceTimers {
    * @param handle A handle from `setTimeout`.
    */
   clearTimeout(handle: unknown): void;
+}
+
+/** Connection state of the client. */
+export type EmbeddedState =
+  | "idle"
+  | "searching"
+  | "handshaking"
+  | "connected"
+  | "reconnecting"
+  | "closed";
+
+/** Where a gateway (or the discovery group) listens. */
+export interface Endpoint {
+  /** IPv4 address. */
+  address: string;
+  /** UDP port. */
+  port: number;
+}
+
+/** Counters of the client, for diagnostics. */
+export interface EmbeddedStats {
+  /** Datagrams sent. */
+  framesSent: number;
+  /** Messages sent in sealed frames (one frame may carry several). */
+  messagesSent: number;
+  /** Datagrams received. */
+  framesReceived: number;
+  /** Datagrams dropped: undecodable, replayed, forged or unexpected. */
+  framesDropped: number;
+  /** Retransmissions of unacknowledged messages, Hellos and Pings. */
+  retransmissions: number;
+  /** Completed handshakes (the first one included). */
+  handshakes: number;
+  /** Downlink QoS 1 duplicates suppressed. */
+  duplicates: number;
+}
+
+/**
+ * Receives messages of subscribed topics. `data` is a view into a buffer
+ * the client reuses: copy it to keep it.
+ */
+export type MessageHandler = (topic: string, data: Uint8Array) => void;
+
+/** Options of {@linkcode AviEmbedded.publish}. */
+export interface PublishOptions {
+  /**
+   * 0: sent once, no ack. 1: acknowledged, retransmitted until the gateway
+   * acknowledges it (the promise resolves then).
+   * @default 0
+   */
+  qos?: 0 | 1;
 }
