@@ -62,6 +62,7 @@ export {
 } from "./moddable_udp.js";
 export {
   nobleCrypto,
+  type NobleCryptoOptions,
   type PressType,
   type ProtocolCrypto,
   type SensorValue,
