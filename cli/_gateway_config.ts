@@ -17,8 +17,7 @@ import {
 } from "../bridge/mod.ts";
 import { CliError } from "./_args.ts";
 
-/** The config file read by default. */
-export const DEFAULT_CONFIG = "avi-gateway.toml";
+export { DEFAULT_CONFIG } from "./_constants.ts";
 
 /** A config file, read and checked. */
 export interface GatewayConfig {

@@ -16,26 +16,22 @@ import {
   UsageError,
 } from "./_args.ts";
 import { setupLogging } from "./_log.ts";
-import { NODE, node } from "./node.ts";
-import { PUB, pub } from "./pub.ts";
-import { SUB, sub } from "./sub.ts";
-import { CTX, ctx } from "./ctx.ts";
-import { PEERS, peers } from "./peers.ts";
-import { GATEWAY, gateway } from "./gateway.ts";
-import { DEVICES, devices } from "./devices.ts";
+import { CTX, DEVICES, GATEWAY, NODE, PEERS, PUB, SUB } from "./_specs.ts";
 
 /** The version printed by `avi --version`. */
 export const VERSION = "0.1.0";
 
-const COMMANDS: [CommandSpec, (p: Parsed) => Promise<number>][] = [
-  [NODE, node],
-  [GATEWAY, gateway],
-  [PUB, pub],
-  [SUB, sub],
-  [CTX, ctx],
-  [PEERS, peers],
-  [DEVICES, devices],
-];
+/** Each command's spec, and its code, loaded only when it runs. */
+const COMMANDS: [CommandSpec, () => Promise<(p: Parsed) => Promise<number>>][] =
+  [
+    [NODE, async () => (await import("./node.ts")).node],
+    [GATEWAY, async () => (await import("./gateway.ts")).gateway],
+    [PUB, async () => (await import("./pub.ts")).pub],
+    [SUB, async () => (await import("./sub.ts")).sub],
+    [CTX, async () => (await import("./ctx.ts")).ctx],
+    [PEERS, async () => (await import("./peers.ts")).peers],
+    [DEVICES, async () => (await import("./devices.ts")).devices],
+  ];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map(([c]) => c.name.length)) + 2;
@@ -74,7 +70,7 @@ export async function main(args: string[]): Promise<number> {
     fail(`unknown command "${name}"`, usage());
     return 2;
   }
-  const [spec, run] = entry;
+  const [spec, load] = entry;
   try {
     const p = parse(spec, rest);
     if (p.values.help) {
@@ -85,7 +81,7 @@ export async function main(args: string[]): Promise<number> {
       str(p, "log-level") ?? "info",
       str(p, "log-format") ?? "text",
     );
-    return await run(p);
+    return await (await load())(p);
   } catch (e) {
     if (e instanceof UsageError) {
       fail(e.message, shortUsage(spec));

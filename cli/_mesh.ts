@@ -14,65 +14,14 @@
  * @module
  */
 
-import { AviP2p, type AviP2pConfig } from "../mod.ts";
-import {
-  CliError,
-  flag,
-  type OptionSpec,
-  type Parsed,
-  str,
-  strs,
-  UsageError,
-} from "./_args.ts";
+import type { AviP2pConfig } from "../mod.ts";
+import { CliError, flag, type Parsed, str, strs, UsageError } from "./_args.ts";
 import { LocalAccess, type MeshAccess, sleep } from "./_access.ts";
 import { HttpAccess } from "./_http_access.ts";
 import { log } from "./_log.ts";
 
-/** The control endpoint's default port. */
-export const CONTROL_PORT = 7357;
-
-/** Options that say how a node joins the mesh. */
-export const MESH_OPTIONS: Record<string, OptionSpec> = {
-  bootstrap: {
-    type: "string",
-    short: "b",
-    multiple: true,
-    arg: "MULTIADDR",
-    help: "a peer to dial at start (/ip4/.../tcp/.../p2p/...), repeatable",
-  },
-  "mesh-key-file": {
-    type: "string",
-    arg: "FILE",
-    help: "the private mesh's key (64 hex characters, or a swarm.key)",
-  },
-  "no-mdns": { type: "boolean", help: "do not look for peers on the LAN" },
-  "discovery-tag": {
-    type: "string",
-    arg: "TAG",
-    help: 'the mDNS tag: meshes with other tags stay apart (default "avi")',
-  },
-};
-
-/** Options of the one-shot commands: where the node is. */
-export const CLIENT_OPTIONS: Record<string, OptionSpec> = {
-  node: {
-    type: "string",
-    short: "n",
-    arg: "URL",
-    help:
-      `a running node's control endpoint (default: AVI_NODE or http://127.0.0.1:${CONTROL_PORT})`,
-  },
-  token: {
-    type: "string",
-    arg: "TOKEN",
-    help: "the control endpoint's token (default: AVI_TOKEN)",
-  },
-  join: {
-    type: "boolean",
-    help: "join the mesh as a short-lived peer, even when a node runs here",
-  },
-  ...MESH_OPTIONS,
-};
+export { CONTROL_PORT } from "./_constants.ts";
+import { CONTROL_PORT } from "./_constants.ts";
 
 /**
  * The mesh part of a node's config from the command line.
@@ -135,6 +84,8 @@ export async function connect(p: Parsed): Promise<MeshAccess> {
       base,
     });
   }
+  // Loaded only now: a command that talks to a running node never loads libp2p.
+  const { AviP2p } = await import("../mod.ts");
   const node = await AviP2p.start({
     nodeName: "avi-cli",
     dataDir: null,

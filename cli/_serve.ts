@@ -6,66 +6,13 @@
  * @module
  */
 
-import { AviP2p, type AviP2pConfig } from "../mod.ts";
-import {
-  CliError,
-  flag,
-  hostPort,
-  int,
-  type OptionSpec,
-  type Parsed,
-  str,
-} from "./_args.ts";
+import type { AviP2p, AviP2pConfig } from "../mod.ts";
+import { CliError, flag, hostPort, int, type Parsed, str } from "./_args.ts";
 import { LocalAccess } from "./_access.ts";
 import { type ControlServer, serveControl } from "./_control.ts";
 import { serveMetrics } from "./_metrics.ts";
-import { CONTROL_PORT, env, MESH_OPTIONS, meshConfig } from "./_mesh.ts";
+import { CONTROL_PORT, env, meshConfig } from "./_mesh.ts";
 import { log } from "./_log.ts";
-
-/** Options of a node that runs in the foreground. */
-export const SERVE_OPTIONS: Record<string, OptionSpec> = {
-  name: {
-    type: "string",
-    arg: "NAME",
-    help: "the node's name (its Identify agent version; names the data dir)",
-  },
-  port: {
-    type: "string",
-    short: "p",
-    arg: "PORT",
-    help: "the mesh TCP port (default 0: any free port)",
-  },
-  host: {
-    type: "string",
-    arg: "ADDRESS",
-    help: "the address to listen on for the mesh (default 0.0.0.0)",
-  },
-  "data-dir": {
-    type: "string",
-    arg: "DIR",
-    help: "identity and context replica (default .avi-p2p/<name>)",
-  },
-  "no-kad": { type: "boolean", help: "no Kademlia DHT" },
-  control: {
-    type: "string",
-    arg: "HOST:PORT",
-    help:
-      `the control endpoint for the one-shot commands (default 127.0.0.1:${CONTROL_PORT})`,
-  },
-  "no-control": { type: "boolean", help: "serve no control endpoint" },
-  token: {
-    type: "string",
-    arg: "TOKEN",
-    help:
-      "require this token on the control endpoint (default: AVI_TOKEN; needed off 127.0.0.1)",
-  },
-  metrics: {
-    type: "string",
-    arg: "HOST:PORT",
-    help: "serve Prometheus metrics at http://HOST:PORT/metrics",
-  },
-  ...MESH_OPTIONS,
-};
 
 /** What a gateway adds to a served node. */
 export interface Extension {
@@ -111,6 +58,7 @@ export async function serveNode(
   defaults: { control?: string; token?: string; metrics?: string } = {},
 ): Promise<number> {
   const logger = log("node");
+  const { AviP2p } = await import("../mod.ts");
   const node = await AviP2p.start({
     ...config,
     onWarning: (m) => logger.warn(m),

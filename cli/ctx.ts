@@ -5,42 +5,11 @@
  */
 
 import type { JsonValue } from "../mod.ts";
-import {
-  type CommandSpec,
-  flag,
-  type Parsed,
-  seconds,
-  UsageError,
-} from "./_args.ts";
+import { flag, type Parsed, seconds, UsageError } from "./_args.ts";
 import { println } from "./_format.ts";
-import { CLIENT_OPTIONS, connect, untilPeers } from "./_mesh.ts";
+import { connect, untilPeers } from "./_mesh.ts";
 import { sleep } from "./_access.ts";
 import { log } from "./_log.ts";
-
-/** The command. */
-export const CTX: CommandSpec = {
-  name: "ctx",
-  summary: "read, change and watch the shared context",
-  usage: [
-    "avi ctx get [PATH]         print the converged context (or the value at PATH)",
-    "avi ctx set PATH JSON      set PATH to a JSON value (a bare word is a string)",
-    "avi ctx del PATH           delete PATH",
-    "avi ctx watch [PATH]       print each change at or below PATH",
-  ],
-  options: {
-    compact: { type: "boolean", help: "print JSON on one line" },
-    "sync-wait": {
-      type: "string",
-      arg: "SECONDS",
-      help:
-        "a short-lived node: how long to catch up from peers first (default 3)",
-    },
-    ...CLIENT_OPTIONS,
-  },
-  notes: `PATH is dotted: avi.device.audio.volume. Exit status: 0; 1 when the
-node cannot be reached or refuses the change (the reason is printed); 2 for
-bad arguments.`,
-};
 
 /** A JSON value from the command line; a bare word is taken as a string. */
 export function parseValue(text: string): JsonValue {

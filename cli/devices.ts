@@ -10,81 +10,11 @@ import {
   type DeviceTable,
   loadDeviceKeys,
 } from "../bridge/mod.ts";
-import {
-  CliError,
-  type CommandSpec,
-  flag,
-  type Parsed,
-  str,
-  strs,
-  UsageError,
-} from "./_args.ts";
+import { CliError, flag, type Parsed, str, strs, UsageError } from "./_args.ts";
 import { hex, println } from "./_format.ts";
 import { DEFAULT_CONFIG, loadGatewayConfig } from "./_gateway_config.ts";
 import { CONTROL_PORT, env } from "./_mesh.ts";
 import { HttpAccess } from "./_http_access.ts";
-
-/** The command. */
-export const DEVICES: CommandSpec = {
-  name: "devices",
-  summary: "add, list, remove and re-key devices in the gateway's key table",
-  usage: [
-    "avi devices add ID [--publish PATTERN ...] [--subscribe PATTERN ...]",
-    "avi devices list [--json]",
-    "avi devices remove ID",
-    "avi devices rotate ID",
-  ],
-  options: {
-    file: {
-      type: "string",
-      short: "f",
-      arg: "FILE",
-      help:
-        "the key file (default: the config's devices_file, else devices.json)",
-    },
-    config: {
-      type: "string",
-      short: "c",
-      arg: "FILE",
-      help:
-        `the gateway's config, for its devices_file (default ${DEFAULT_CONFIG})`,
-    },
-    publish: {
-      type: "string",
-      multiple: true,
-      arg: "PATTERN",
-      help: "add: a topic pattern the device may publish to, repeatable",
-    },
-    subscribe: {
-      type: "string",
-      multiple: true,
-      arg: "PATTERN",
-      help: "add: a topic pattern the device may subscribe to, repeatable",
-    },
-    json: {
-      type: "boolean",
-      help: "list: one JSON object per device and line",
-    },
-    node: {
-      type: "string",
-      short: "n",
-      arg: "URL",
-      help:
-        `list: the running gateway's control endpoint (default http://127.0.0.1:${CONTROL_PORT})`,
-    },
-    token: {
-      type: "string",
-      arg: "TOKEN",
-      help: "list: the endpoint's token (default: AVI_TOKEN)",
-    },
-  },
-  notes:
-    `ID is the device's decimal id. The key is 32 bytes from a cryptographic
-random source; the file is replaced atomically and readable by its owner
-only. A running gateway picks the change up at once (no restart). Exit status:
-0; 1 when the file cannot be read or written, or the device exists (add) or
-does not (remove, rotate); 2 for bad arguments.`,
-};
 
 /** Where the key file is. */
 async function keyFile(p: Parsed): Promise<string> {

@@ -6,8 +6,7 @@
  */
 
 import { type BridgeEvent, EmbeddedBridge } from "../bridge/mod.ts";
-import { ConfigError } from "../mod.ts";
-import { CliError, type CommandSpec, flag, type Parsed, str } from "./_args.ts";
+import { CliError, flag, type Parsed, str } from "./_args.ts";
 import {
   bridgeOptionLine,
   DEFAULT_CONFIG,
@@ -16,41 +15,7 @@ import {
   SAMPLE_CONFIG,
 } from "./_gateway_config.ts";
 import { log } from "./_log.ts";
-import {
-  type Extension,
-  nodeConfig,
-  SERVE_OPTIONS,
-  serveNode,
-} from "./_serve.ts";
-
-/** The command. */
-export const GATEWAY: CommandSpec = {
-  name: "gateway",
-  summary: "run a node and the UDP bridge for devices, from a config file",
-  usage: [
-    "avi gateway [--config avi-gateway.toml]",
-    "avi gateway --init [--config FILE]      write a sample config and exit",
-  ],
-  options: {
-    config: {
-      type: "string",
-      short: "c",
-      arg: "FILE",
-      help: `the config, TOML or .json (default ${DEFAULT_CONFIG})`,
-    },
-    init: {
-      type: "boolean",
-      help: "write a sample config (not over an existing file)",
-    },
-    ...SERVE_OPTIONS,
-  },
-  notes: `Command-line options override the file's [node], [control] and
-[metrics]. The device table ([devices] and devices_file) reloads when either
-file changes: an added device may connect at once, a removed or re-keyed
-device's session ends. A malformed file keeps the last good table and the log
-names the line. Exit status: 0 after Ctrl-C; 1 when it cannot start (the
-reason, with the file and line); 2 for bad arguments.`,
-};
+import { type Extension, nodeConfig, serveNode } from "./_serve.ts";
 
 /** Logs bridge events; refusals at most once per address per 10 s. */
 async function logEvents(bridge: EmbeddedBridge): Promise<void> {
@@ -207,10 +172,12 @@ export async function gateway(p: Parsed): Promise<number> {
       try {
         bridge = await EmbeddedBridge.start(n.handle(), config.bridge);
       } catch (e) {
-        if (e instanceof ConfigError) {
-          const field = e.field.split(".")[0];
+        const field = (e as { field?: unknown }).field;
+        if ((e as Error).name === "ConfigError" && typeof field === "string") {
           throw new CliError(
-            `${await bridgeOptionLine(path, field)}: ${e.message}`,
+            `${await bridgeOptionLine(path, field.split(".")[0])}: ${
+              (e as Error).message
+            }`,
           );
         }
         throw new CliError(`cannot start the bridge: ${(e as Error).message}`);

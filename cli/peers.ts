@@ -4,21 +4,9 @@
  * @module
  */
 
-import type { CommandSpec, Parsed } from "./_args.ts";
-import { flag } from "./_args.ts";
+import { flag, type Parsed } from "./_args.ts";
 import { println } from "./_format.ts";
-import { CLIENT_OPTIONS, connect, untilPeers } from "./_mesh.ts";
-
-/** The command. */
-export const PEERS: CommandSpec = {
-  name: "peers",
-  summary: "list the peers in view: name, addresses, state, round-trip time",
-  usage: ["avi peers [--json]"],
-  options: {
-    json: { type: "boolean", help: "one JSON object per peer and line" },
-    ...CLIENT_OPTIONS,
-  },
-};
+import { connect, untilPeers } from "./_mesh.ts";
 
 /** Runs `avi peers`. */
 export async function peers(p: Parsed): Promise<number> {

@@ -6,7 +6,6 @@
 
 import {
   CliError,
-  type CommandSpec,
   flag,
   int,
   type Parsed,
@@ -14,50 +13,8 @@ import {
   str,
   UsageError,
 } from "./_args.ts";
-import { CLIENT_OPTIONS, connect } from "./_mesh.ts";
+import { connect } from "./_mesh.ts";
 import { log } from "./_log.ts";
-
-/** The command. */
-export const PUB: CommandSpec = {
-  name: "pub",
-  summary: "publish a message on a topic",
-  usage: [
-    "avi pub -t TOPIC -m TEXT",
-    "avi pub -t TOPIC -f FILE",
-    "avi pub -t TOPIC --stdin        (one message per input line)",
-  ],
-  options: {
-    topic: { type: "string", short: "t", arg: "TOPIC", help: "the topic" },
-    message: {
-      type: "string",
-      short: "m",
-      arg: "TEXT",
-      help: "the message (UTF-8)",
-    },
-    file: {
-      type: "string",
-      short: "f",
-      arg: "FILE",
-      help: "send the file's bytes as one message",
-    },
-    stdin: { type: "boolean", help: "send each line read from stdin" },
-    "min-subscribers": {
-      type: "string",
-      arg: "N",
-      help:
-        "wait until N peers subscribe to the topic (default 1; 0 never waits)",
-    },
-    timeout: {
-      type: "string",
-      arg: "SECONDS",
-      help: "how long to wait for them (default 5)",
-    },
-    ...CLIENT_OPTIONS,
-  },
-  notes: `Exit status: 0 when every message reached at least --min-subscribers
-peers; 1 when nobody (or too few) could be reached in time; 2 for bad
-arguments.`,
-};
 
 /** Runs `avi pub`. */
 export async function pub(p: Parsed): Promise<number> {

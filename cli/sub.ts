@@ -6,7 +6,6 @@
 
 import {
   CliError,
-  type CommandSpec,
   int,
   type Parsed,
   seconds,
@@ -15,48 +14,8 @@ import {
   UsageError,
 } from "./_args.ts";
 import { type Format, formatMessage, println } from "./_format.ts";
-import { CLIENT_OPTIONS, connect } from "./_mesh.ts";
+import { connect } from "./_mesh.ts";
 import { log } from "./_log.ts";
-
-/** The command. */
-export const SUB: CommandSpec = {
-  name: "sub",
-  summary: "print the messages of topics as they arrive",
-  usage: [
-    "avi sub -t TOPIC [-t TOPIC ...] [-C COUNT] [-W SECONDS] [--format text|json|hex]",
-  ],
-  options: {
-    topic: {
-      type: "string",
-      short: "t",
-      multiple: true,
-      arg: "TOPIC",
-      help: "a topic to follow, repeatable",
-    },
-    count: {
-      type: "string",
-      short: "C",
-      arg: "COUNT",
-      help: "exit after COUNT messages",
-    },
-    wait: {
-      type: "string",
-      short: "W",
-      arg: "SECONDS",
-      help: "exit after SECONDS (with -C: fail if fewer came)",
-    },
-    format: {
-      type: "string",
-      arg: "FORMAT",
-      help:
-        "text (topic and payload), json (one object per line: ts, from, topic, data) or hex",
-    },
-    ...CLIENT_OPTIONS,
-  },
-  notes: `Exit status: 0 at -C COUNT messages, at -W without -C, or at Ctrl-C;
-1 when -W passes before -C COUNT messages came, or the node goes; 2 for bad
-arguments.`,
-};
 
 /** Runs `avi sub`. */
 export async function sub(p: Parsed): Promise<number> {
