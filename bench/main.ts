@@ -6,7 +6,15 @@
  * @module
  */
 
-const AREAS = ["protocol", "context", "pubsub", "streams", "bridge", "xs"];
+const AREAS = [
+  "protocol",
+  "context",
+  "pubsub",
+  "streams",
+  "bridge",
+  "xs",
+  "cli",
+];
 
 const wanted = Deno.args.length > 0 ? Deno.args : AREAS;
 for (const area of wanted) {
