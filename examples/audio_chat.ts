@@ -8,34 +8,68 @@
  * scripts/deno run -P=node examples/audio_chat.ts --seconds 5
  * ```
  *
- * Flags: `--seconds N` (how long the call lasts, default 5), `--mode`
- * (`realtime`, the default, or `reliable`).
+ * Flags (`--help` lists them with their defaults): `--seconds N` (how long
+ * the call lasts, default 5), `--mode` (`realtime`, the default, or
+ * `reliable`). A bad flag or a missing permission flag prints one line
+ * (exit status 2).
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
+import type { AviEvent, StreamId, StreamMode, StreamStats } from "../mod.ts";
 import {
-  type AviEvent,
-  AviP2p,
-  type StreamId,
-  type StreamMode,
-  type StreamStats,
-} from "../mod.ts";
+  numberFlag,
+  parseFlags,
+  program,
+  requirePermissions,
+  usageError,
+} from "./_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    seconds: { type: "string", default: "5" },
-    mode: { type: "string", default: "realtime" },
+const PROGRAM = program({
+  name: "audio_chat.ts",
+  summary: "two nodes call each other with a simulated microphone",
+  usage: [
+    "deno run -P=node examples/audio_chat.ts [--seconds N] [--mode MODE]",
+    "deno run --allow-net --allow-env examples/audio_chat.ts [flags]",
+  ],
+  permissionSet: "node",
+  flags: {
+    seconds: {
+      type: "string",
+      arg: "N",
+      default: "5",
+      help: "how long the call lasts",
+    },
+    mode: {
+      type: "string",
+      arg: "MODE",
+      default: "realtime",
+      help: "realtime or reliable",
+    },
   },
+  notes: `Permissions: --allow-net; --allow-env (js-libp2p reads the environment
+as it is imported). Both nodes run in this process on 127.0.0.1.`,
 });
-const seconds = Number(values.seconds);
-const mode = values.mode as StreamMode;
-if (!(seconds > 0)) throw new RangeError("--seconds must be a positive number");
-if (mode !== "realtime" && mode !== "reliable") {
-  throw new RangeError('--mode must be "realtime" or "reliable"');
+
+const values = parseFlags(PROGRAM);
+const seconds = numberFlag(PROGRAM, "seconds", values.seconds, {
+  positive: true,
+});
+if (values.mode !== "realtime" && values.mode !== "reliable") {
+  usageError(
+    PROGRAM,
+    `--mode must be "realtime" or "reliable", not ${
+      JSON.stringify(values.mode)
+    }`,
+  );
 }
+const mode: StreamMode = values.mode;
+requirePermissions(PROGRAM, [{ name: "env" }, { name: "net" }]);
+
+// The library, once the permissions are known to be there (js-libp2p reads
+// the environment as it is imported).
+const { AviP2p } = await import("../mod.ts");
+type AviP2p = Awaited<ReturnType<typeof AviP2p.start>>;
 
 const SAMPLE_RATE = 16_000;
 const FRAME_MS = 20;

@@ -4,9 +4,19 @@
  *
  * ```sh
  * # terminal 1
- * scripts/deno run -P=node examples/context_sync.ts --name kitchen
+ * scripts/deno run -P=node examples/context_sync.ts
  * # terminal 2 (mDNS finds terminal 1; or pass --bootstrap <multiaddr>)
- * scripts/deno run -P=node examples/context_sync.ts --name hall
+ * scripts/deno run -P=node examples/context_sync.ts
+ * ```
+ *
+ * Each run is its own node: by default it is named `ctx-<pid>` and keeps
+ * nothing on disk, so any number of them run side by side. Give `--name`
+ * and `--data-dir` to keep a node's identity and context across restarts
+ * (one process per data dir; it needs `--allow-read`/`--allow-write` there,
+ * which `-P=node` grants under `.avi-p2p/`):
+ *
+ * ```sh
+ * scripts/deno run -P=node examples/context_sync.ts --name kitchen --data-dir .avi-p2p/kitchen
  * ```
  *
  * Then type at either prompt:
@@ -16,42 +26,115 @@
  * - `get [path]`, `mine`, `peer <peerId>`, `quit`.
  *
  * Every `contextUpdated` event is printed with its writer and changed paths.
- * Flags: `--name`, `--port`, `--host`, `--data-dir` (the context and identity
- * persist there; `--data-dir none` keeps nothing), `--tag` (mDNS discovery
- * tag), `--bootstrap` (repeatable), `--volume N` (set once at start).
+ * Flags (`--help` lists them with their defaults): `--name`, `--port`,
+ * `--host`, `--data-dir` (the context and identity persist there; without
+ * it, or with `--data-dir none`, nothing is kept), `--tag` (mDNS discovery
+ * tag), `--bootstrap` (repeatable), `--volume N` (set once at start). A bad
+ * flag or a missing permission flag prints one line (exit status 2).
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
+import type { JsonObject, JsonValue, PeerId } from "../mod.ts";
 import {
-  AviP2p,
-  type JsonObject,
-  type JsonValue,
-  type PeerId,
-} from "../mod.ts";
+  numberFlag,
+  parseFlags,
+  portFlag,
+  program,
+  requirePermissions,
+  startFailed,
+} from "./_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    name: { type: "string", default: "avi-node" },
-    port: { type: "string", default: "0" },
-    host: { type: "string", default: "0.0.0.0" },
-    "data-dir": { type: "string" },
-    tag: { type: "string", default: "avi-context-demo" },
-    bootstrap: { type: "string", multiple: true, default: [] },
-    volume: { type: "string" },
+const PROGRAM = program({
+  name: "context_sync.ts",
+  summary: "the shared context across terminals (run it in several)",
+  usage: [
+    "deno run -P=node examples/context_sync.ts [flags]",
+    "deno run --allow-net --allow-env --allow-sys=networkInterfaces examples/context_sync.ts [flags]",
+  ],
+  permissionSet: "node",
+  flags: {
+    name: {
+      type: "string",
+      arg: "NAME",
+      default: `ctx-${Deno.pid}`,
+      shown: "ctx-<pid>",
+      help: "node name",
+    },
+    port: {
+      type: "string",
+      arg: "PORT",
+      default: "0",
+      help: "TCP port to listen on, 0 for any",
+    },
+    host: {
+      type: "string",
+      arg: "IP",
+      default: "0.0.0.0",
+      help: "address to listen on",
+    },
+    "data-dir": {
+      type: "string",
+      arg: "DIR",
+      shown: "none, nothing kept",
+      help: 'keep the identity and context there ("none": keep nothing)',
+    },
+    tag: {
+      type: "string",
+      arg: "TAG",
+      default: "avi-context-demo",
+      help: "mDNS discovery tag",
+    },
+    bootstrap: {
+      type: "string",
+      arg: "MULTIADDR",
+      multiple: true,
+      help: "a peer to dial at start",
+    },
+    volume: {
+      type: "string",
+      arg: "N",
+      shown: "unchanged",
+      help: "set avi.device.audio.volume once at start",
+    },
   },
+  notes: `Permissions: --allow-net; --allow-env (js-libp2p reads the environment
+as it is imported); --allow-sys=networkInterfaces; --allow-read and
+--allow-write on --data-dir when one is given.
+
+Commands at the prompt: volume N | set PATH JSON | patch JSON | get [PATH] |
+mine | peer ID | quit`,
 });
+
+const values = parseFlags(PROGRAM);
+const listenPort = portFlag(PROGRAM, "port", values.port);
+const volume = numberFlag(PROGRAM, "volume", values.volume);
+const dataDir = values["data-dir"] === undefined ||
+    values["data-dir"] === "none"
+  ? null
+  : values["data-dir"];
+requirePermissions(PROGRAM, [
+  { name: "env" },
+  { name: "net" },
+  { name: "sys", kind: "networkInterfaces" },
+  ...(dataDir === null ? [] : [
+    { name: "read", path: dataDir } as const,
+    { name: "write", path: dataDir } as const,
+  ]),
+]);
+
+// The library, once the permissions are known to be there (js-libp2p reads
+// the environment as it is imported).
+const { AviP2p } = await import("../mod.ts");
 
 const node = await AviP2p.start({
   nodeName: values.name,
-  listenPort: Number(values.port),
+  listenPort,
   listenHost: values.host,
-  dataDir: values["data-dir"] === "none" ? null : values["data-dir"],
+  dataDir,
   discoveryTag: values.tag,
   bootstrapPeers: values.bootstrap,
-});
+}).catch((e) => startFailed(PROGRAM, e));
 const handle = node.handle();
 console.log(`${values.name}: ${node.peerId}`);
 for (const a of node.listenAddresses) console.log(`  listening on ${a}`);
@@ -72,10 +155,8 @@ for (const a of node.listenAddresses) console.log(`  listening on ${a}`);
   }
 })();
 
-if (values.volume !== undefined) {
-  await handle.updateContext({
-    avi: { device: { audio: { volume: Number(values.volume) } } },
-  });
+if (volume !== undefined) {
+  await handle.updateContext({ avi: { device: { audio: { volume } } } });
 }
 
 const show = (v: JsonValue | undefined) =>

@@ -6,25 +6,57 @@
  * shared context converging, and a real-time audio stream between two nodes.
  * It stops by itself (about 15 s) and exits 0 when every step worked.
  *
- * Run: `deno task demo` (permissions: see the README).
+ * Run: `deno task demo` (permissions: see the README, or `--help`). Flag:
+ * `--udp-port N` (the bridge's UDP port, default 0: any). A bad flag or a
+ * missing permission flag prints one line (exit status 2).
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { AviP2p, type AviP2pHandle } from "../mod.ts";
-import { EmbeddedBridge } from "../bridge/mod.ts";
-import {
-  AviEmbedded,
-  createDenoUdpSocket,
-  denoCrypto,
-} from "../embedded/mod.ts";
-import type { AviEvent, JsonValue, PeerId } from "../mod.ts";
+import type { AviEvent, AviP2pHandle, JsonValue, PeerId } from "../mod.ts";
+import { parseFlags, portFlag, program, requirePermissions } from "./_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { "udp-port": { type: "string", default: "0" } },
+const PROGRAM = program({
+  name: "demo.ts",
+  summary:
+    "the local demo mesh: three nodes, a gateway and a simulated ESP32 on 127.0.0.1",
+  usage: [
+    "deno task demo",
+    "deno run -P=node examples/demo.ts [--udp-port N]",
+    "deno run --allow-net --allow-env --allow-sys=networkInterfaces --unstable-net examples/demo.ts [flags]",
+  ],
+  permissionSet: "node",
+  flags: {
+    "udp-port": {
+      type: "string",
+      arg: "N",
+      default: "0",
+      help: "the bridge's UDP port, 0 for any",
+    },
+  },
+  notes: `Permissions: --allow-net; --allow-env (js-libp2p reads the environment
+as it is imported); --allow-sys=networkInterfaces (mDNS); --unstable-net
+(Deno.listenDatagram). It stops by itself and exits 0 when every step worked.`,
 });
+
+const values = parseFlags(PROGRAM);
+const udpPort = portFlag(PROGRAM, "udp-port", values["udp-port"]);
+requirePermissions(PROGRAM, [
+  { name: "env" },
+  { name: "net" },
+  { name: "sys", kind: "networkInterfaces" },
+  "unstable-net",
+]);
+
+// The library, once the permissions are known to be there (js-libp2p reads
+// the environment as it is imported).
+const { AviP2p } = await import("../mod.ts");
+const { EmbeddedBridge } = await import("../bridge/mod.ts");
+const { AviEmbedded, createDenoUdpSocket, denoCrypto } = await import(
+  "../embedded/mod.ts"
+);
+type EmbeddedBridge = Awaited<ReturnType<typeof EmbeddedBridge.start>>;
+type AviEmbedded = InstanceType<typeof AviEmbedded>;
 
 const text = new TextDecoder();
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -115,7 +147,7 @@ try {
   // The gateway and a simulated ESP32 with its 32-byte pre-shared key.
   const key = crypto.getRandomValues(new Uint8Array(32));
   bridge = await EmbeddedBridge.start(gateway.handle(), {
-    udpPort: Number(values["udp-port"]),
+    udpPort,
     hostname: "127.0.0.1",
     devices: { "42": key },
     meshTopics: ["home/lights"],

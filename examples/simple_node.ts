@@ -13,43 +13,115 @@
  * (mDNS and listen addresses), and `--allow-read`/`--allow-write` on the
  * `--data-dir` when one is given.
  *
- * Flags: `--name <n>` node name; `--topic <t>` (default `chat`); `--port <p>`
- * (default 0: any); `--host <ip>` (default 0.0.0.0); `--bootstrap <multiaddr>`
- * (repeatable); `--data-dir <dir>` to keep the peer id across restarts;
- * `--tag <t>` mDNS discovery tag (default `avi`); `--mesh-key <64 hex>` for a
- * private mesh; `--no-mdns`.
+ * Flags (`--help` lists them with their defaults): `--name <n>` node name;
+ * `--topic <t>` (default `chat`); `--port <p>` (default 0: any); `--host
+ * <ip>` (default 0.0.0.0); `--bootstrap <multiaddr>` (repeatable);
+ * `--data-dir <dir>` to keep the peer id across restarts; `--tag <t>` mDNS
+ * discovery tag (default `avi`); `--mesh-key <64 hex>` for a private mesh;
+ * `--no-mdns`. A bad flag or a missing permission flag prints one line
+ * (exit status 2).
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { AviP2p } from "../mod.ts";
+import {
+  type Need,
+  parseFlags,
+  portFlag,
+  program,
+  requirePermissions,
+  startFailed,
+} from "./_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    name: { type: "string", default: `node-${Deno.pid}` },
-    topic: { type: "string", default: "chat" },
-    port: { type: "string", default: "0" },
-    host: { type: "string", default: "0.0.0.0" },
-    bootstrap: { type: "string", multiple: true, default: [] },
-    "data-dir": { type: "string" },
-    tag: { type: "string", default: "avi" },
-    "mesh-key": { type: "string" },
-    "no-mdns": { type: "boolean", default: false },
+const PROGRAM = program({
+  name: "simple_node.ts",
+  summary: "a chat between mesh nodes: every line typed reaches the others",
+  usage: [
+    "deno run -P=node examples/simple_node.ts [--name NAME] [flags]",
+    "deno run --allow-net --allow-env --allow-sys=networkInterfaces examples/simple_node.ts [flags]",
+  ],
+  permissionSet: "node",
+  flags: {
+    name: {
+      type: "string",
+      arg: "NAME",
+      default: `node-${Deno.pid}`,
+      shown: "node-<pid>",
+      help: "node name, shown to the others",
+    },
+    topic: {
+      type: "string",
+      arg: "TOPIC",
+      default: "chat",
+      help: "the topic lines are sent on",
+    },
+    port: {
+      type: "string",
+      arg: "PORT",
+      default: "0",
+      help: "TCP port to listen on, 0 for any",
+    },
+    host: {
+      type: "string",
+      arg: "IP",
+      default: "0.0.0.0",
+      help: "address to listen on",
+    },
+    bootstrap: {
+      type: "string",
+      arg: "MULTIADDR",
+      multiple: true,
+      help: "a peer to dial at start",
+    },
+    "data-dir": {
+      type: "string",
+      arg: "DIR",
+      shown: "none, a new peer id each run",
+      help: "keep the peer id there across restarts",
+    },
+    tag: {
+      type: "string",
+      arg: "TAG",
+      default: "avi",
+      help: "mDNS discovery tag",
+    },
+    "mesh-key": {
+      type: "string",
+      arg: "HEX",
+      shown: "none, an open mesh",
+      help: "64 hex characters: a private mesh with that pre-shared key",
+    },
+    "no-mdns": { type: "boolean", help: "no mDNS discovery" },
   },
+  notes: `Permissions: --allow-net; --allow-env (js-libp2p reads the environment
+as it is imported); --allow-sys=networkInterfaces (mDNS, or a wildcard
+--host); --allow-read and --allow-write on --data-dir when one is given.
+
+Type a line and press Enter to send it; Ctrl-D or Ctrl-C to leave.`,
 });
+
+const values = parseFlags(PROGRAM);
+const listenPort = portFlag(PROGRAM, "port", values.port);
+const needs: Need[] = [{ name: "env" }, { name: "net" }];
+if (!values["no-mdns"] || values.host === "0.0.0.0" || values.host === "::") {
+  needs.push({ name: "sys", kind: "networkInterfaces" });
+}
+requirePermissions(PROGRAM, needs);
+
+// The library, once the permissions are known to be there (js-libp2p reads
+// the environment as it is imported).
+const { AviP2p } = await import("../mod.ts");
 
 const node = await AviP2p.start({
   nodeName: values.name,
-  listenPort: Number(values.port),
+  listenPort,
   listenHost: values.host,
   bootstrapPeers: values.bootstrap,
   dataDir: values["data-dir"] ?? null,
   discoveryTag: values.tag,
   meshKey: values["mesh-key"],
   enableMdns: !values["no-mdns"],
-});
+}).catch((e) => startFailed(PROGRAM, e));
 const handle = node.handle();
 const topic = values.topic;
 await handle.subscribe(topic);

@@ -93,3 +93,62 @@ Deno.test("examples/context_sync.ts: a volume change in one terminal shows in th
   }
   assert.match(kitchen.output, /~ me changed avi\.device\.audio\.volume/);
 });
+
+Deno.test("examples/context_sync.ts: two runs with no flags start side by side and see each other's changes", async () => {
+  // As the header says: the same command in two terminals. Each run names
+  // itself ctx-<pid> and keeps nothing on disk, so the second is not
+  // refused; mDNS (default tag) lets them find each other.
+  const first = new Proc([]);
+  let second: Proc | undefined;
+  try {
+    const idLine = /^(ctx-\d+): (12D3KooW\w+)$/m;
+    const [, firstName, firstId] = await first.waitFor(idLine, "first id");
+    second = new Proc([]);
+    const [, secondName, secondId] = await second.waitFor(
+      idLine,
+      "second id",
+    );
+    assert.notEqual(firstName, secondName);
+    assert.notEqual(firstId, secondId);
+    await first.waitFor(
+      new RegExp(`^\\+ peer ${secondId}$`, "m"),
+      "first sees second",
+      60_000,
+    );
+    await second.waitFor(
+      new RegExp(`^\\+ peer ${firstId}$`, "m"),
+      "second sees first",
+      60_000,
+    );
+    // Each change is told apart by its writer (the last 8 of its peer id).
+    const volume = 1 + Math.floor(Math.random() * 99);
+    await first.send(`volume ${volume}`);
+    await second.waitFor(
+      new RegExp(
+        `^~ ${firstId.slice(-8)} changed avi\\.device\\.audio\\.volume ` +
+          `\\(volume: ${volume}\\)$`,
+        "m",
+      ),
+      "the first run's volume in the second",
+    );
+    await second.send('set avi.device.lights "on"');
+    await first.waitFor(
+      new RegExp(
+        `^~ ${secondId.slice(-8)} changed avi\\.device\\.lights `,
+        "m",
+      ),
+      "the second run's lights in the first",
+    );
+    // Nothing was written under the library's default data dir.
+    for (const name of [firstName, secondName]) {
+      await assert.rejects(
+        Deno.stat(new URL(`../.avi-p2p/${name}`, import.meta.url)),
+        Deno.errors.NotFound,
+      );
+    }
+  } finally {
+    await first.quit();
+    await second?.quit();
+  }
+  assert.doesNotMatch(first.output + (second?.output ?? ""), /refus|Error/);
+});
