@@ -51,13 +51,18 @@
  * delete; a replica silent for that long should be reset (started from an
  * empty store) rather than merged.
  *
+ * ## Files
+ * This class holds what a replica has seen, its writers' heads and its
+ * clock; the register tree is in `_tree.ts`, patch compilation in
+ * `_patch.ts`, garbage collection in `_gc.ts`, the snapshot format in
+ * `_snapshot.ts`, and the public shapes in `types.ts`.
+ *
  * @module
  */
 
 import { InvalidPathError, TooLargeError } from "../core/errors.ts";
 import type { JsonObject, JsonValue } from "../core/events.ts";
-import { decode, encode } from "./_msgpack.ts";
-import { compareStamps, HybridClock, type Stamp } from "./hlc.ts";
+import { HybridClock } from "./hlc.ts";
 import {
   checkJson,
   checkLeaf,
@@ -65,126 +70,35 @@ import {
   decodeDelta,
   type DeltaEntry,
   encodeDelta,
-  type EntryKind,
   isPlainObject,
   MAX_SEQ,
 } from "./delta.ts";
-import { checkKey, formatPath, MAX_PATH_DEPTH, parsePath } from "./path.ts";
-import { dominates, DotSet, type VersionVector } from "./version_vector.ts";
-import { diffValues } from "./_diff.ts";
-import { writerEpoch, writerPeer } from "./writer.ts";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { parsePath } from "./path.ts";
+import { DotSet, type VersionVector } from "./version_vector.ts";
+import { writerPeer } from "./writer.ts";
+import { copy, jsonEqual } from "./_json.ts";
+import {
+  type Held,
+  hold,
+  materialize,
+  RegisterTree,
+  writtenBy,
+} from "./_tree.ts";
+import { compilePatch, flatten } from "./_patch.ts";
+import { collectTombstones, retireWriters } from "./_gc.ts";
+import { decodeSnapshot, encodeSnapshot, plantCompact } from "./_snapshot.ts";
+import type {
+  ChangeResult,
+  ContextDocOptions,
+  HeldDelta,
+  MergeResult,
+  Offer,
+} from "./types.ts";
+
+export { jsonEqual };
 
 /** The document every replica starts from (as in the original). */
 export const INITIAL_CONTEXT: JsonObject = { avi: { device: {} } };
-
-/** Options of {@linkcode ContextDoc}. */
-export interface ContextDocOptions {
-  /** This replica's writer id (its peer id). */
-  replicaId: string;
-  /** The wall clock in ms. @default Date.now */
-  now?: () => number;
-  /** Remote stamps further ahead than this are refused. @default 60_000 */
-  maxSkewMs?: number;
-  /** The largest encoded delta accepted or produced, in bytes. @default 65_536 */
-  maxDeltaBytes?: number;
-  /**
-   * A tombstone older than this is dropped even if not every known replica
-   * has acknowledged it (see the module doc). @default 604_800_000 (7 days)
-   */
-  tombstoneHorizonMs?: number;
-  /**
-   * The most bytes of kept deltas one writer may have in this replica. A
-   * local change past it throws {@linkcode TooLargeError}; a remote one is
-   * refused (status `"quota"`). A change that only deletes always passes.
-   * @default 4_194_304 (4 MiB)
-   */
-  maxWriterBytes?: number;
-  /**
-   * The starting document, identical on every replica (it is not
-   * replicated). @default {"avi": {"device": {}}}
-   */
-  initial?: JsonObject;
-}
-
-/** The outcome of a local change or a merge. */
-export interface ChangeResult {
-  /** The delta (the changed paths), or `undefined` when nothing changed. */
-  delta?: ContextDelta;
-  /** Dotted paths whose visible value changed. */
-  changedPaths: string[];
-}
-
-/** The outcome of {@linkcode ContextDoc.merge}. */
-export interface MergeResult {
-  /**
-   * `applied`: new to this replica (even if it changed nothing visible);
-   * `duplicate`: already seen; `clock-ahead`: refused for now (clock skew);
-   * `quota`: refused, its writer holds `maxWriterBytes` already.
-   */
-  status: "applied" | "duplicate" | "clock-ahead" | "quota";
-  /** Dotted paths whose visible value changed. */
-  changedPaths: string[];
-}
-
-/** A kept delta, with its encoding and the writer's signature if any. */
-export interface HeldDelta {
-  /** The delta. */
-  readonly delta: ContextDelta;
-  /** Its encoding (what the writer signed). */
-  readonly bytes: Uint8Array;
-  /** The writer's signature over `bytes`, when known. */
-  proof?: Uint8Array;
-}
-
-/** One writer's part of an anti-entropy answer (see {@linkcode ContextDoc.offer}). */
-export interface Offer {
-  /** The writer. */
-  writer: string;
-  /** The receiver had seen this writer's changes up to `from`. */
-  from: number;
-  /** The sender has seen (and reflects) all of them up to `to`. */
-  to: number;
-  /** The sender's kept deltas of this writer above `from`, oldest first. */
-  deltas: HeldDelta[];
-  /**
-   * The writer's newest delta when it is not among `deltas` (it was
-   * superseded): the proof of how far the writer got, for
-   * {@linkcode ContextDoc.proveHead}. It must not be merged: what superseded
-   * it may have been collected since.
-   */
-  head?: HeldDelta;
-}
-
-interface Held extends HeldDelta {
-  stamp: Stamp;
-  refs: number;
-}
-
-interface Reg {
-  stamp: Stamp;
-  kind: EntryKind;
-  implied?: boolean; // an "is an object" mark made by an entry below
-  value?: JsonValue;
-  held: Held | null; // null: the initial document
-}
-
-interface Clear {
-  stamp: Stamp;
-  held: Held | null; // null: a collected tombstone (see collectGarbage)
-}
-
-interface Node {
-  reg?: Reg;
-  clear?: Clear;
-  children?: Map<string, Node>;
-}
-
-const GENESIS: Stamp = { wall: 0, counter: 0, writer: "" };
-const SNAPSHOT_FORMAT = 2;
-/** "AVC" and the format, then 8 bytes of SHA-256 of the body, then the body. */
-const SNAPSHOT_MAGIC = [0x41, 0x56, 0x43, SNAPSHOT_FORMAT];
-const SNAPSHOT_HEADER = 12;
 
 /**
  * A replicated JSON document. Local changes return a delta to send; remote
@@ -213,19 +127,14 @@ export class ContextDoc {
   /** The most bytes of kept deltas per writer. */
   readonly maxWriterBytes: number;
   #clock: HybridClock;
-  #root: Node = {};
+  #tree: RegisterTree;
   #dots = new DotSet();
-  #held = new Map<string, Map<number, Held>>();
-  #heldBytes = new Map<string, number>();
   /**
    * Each writer's newest delta this replica has merged (verified by the
    * caller), kept even once superseded: it proves how far the writer got,
    * and a range claim is never believed beyond it (see `joinRange`).
    */
   #heads = new Map<string, Held>();
-  #tombstones = 0;
-  #compact = 0;
-  #genesisPaths: string[] = [];
 
   /**
    * Creates a replica holding the initial document.
@@ -256,29 +165,7 @@ export class ContextDoc {
     });
     const initial = options.initial ?? INITIAL_CONTEXT;
     checkJson(initial);
-    this.#root.reg = { stamp: GENESIS, kind: "object", held: null };
-    this.#seed(this.#root, initial);
-    this.#seedPath.clear();
-  }
-
-  #seedPath = new Map<Node, string[]>();
-  #pathOf(node: Node): string[] {
-    return this.#seedPath.get(node) ?? [];
-  }
-
-  #seed(node: Node, obj: JsonObject): void {
-    for (const key in obj) {
-      checkKey(key);
-      const v = obj[key];
-      const child: Node = {};
-      this.#genesisPaths.push(formatPath([...this.#pathOf(node), key]));
-      (node.children ??= new Map()).set(key, child);
-      if (isPlainObject(v)) {
-        child.reg = { stamp: GENESIS, kind: "object", held: null };
-        this.#seedPath.set(child, [...this.#pathOf(node), key]);
-        this.#seed(child, v);
-      } else child.reg = { stamp: GENESIS, kind: "set", value: v, held: null };
-    }
+    this.#tree = new RegisterTree(initial);
   }
 
   // ---------------------------------------------------------------- reading
@@ -291,27 +178,12 @@ export class ContextDoc {
    * @throws {InvalidPathError} When the path is malformed.
    */
   get(path = ""): JsonValue | undefined {
-    const node = this.#find(parsePath(path));
-    return node ? materialize(node) : undefined;
+    return this.#tree.valueAt(parsePath(path));
   }
 
   /** The whole document (a fresh copy). */
   toJSON(): JsonObject {
-    return materialize(this.#root) as JsonObject;
-  }
-
-  /** The visible node at `keys`, or undefined. */
-  #find(keys: readonly string[]): Node | undefined {
-    let node = this.#root;
-    for (const key of keys) {
-      if (node.reg?.kind !== "object" && node.reg?.kind !== "reset") {
-        return undefined;
-      }
-      const child = node.children?.get(key);
-      if (!child?.reg || child.reg.kind === "delete") return undefined;
-      node = child;
-    }
-    return node;
+    return materialize(this.#tree.root) as JsonObject;
   }
 
   /**
@@ -329,31 +201,10 @@ export class ContextDoc {
    * ```
    */
   writtenBy(writer: string): JsonObject {
-    const mine = (w: string) => w === writer || writerPeer(w) === writer;
-    const walk = (node: Node): JsonValue | undefined => {
-      const reg = node.reg;
-      if (!reg || reg.kind === "delete") return undefined;
-      if (reg.kind === "set") {
-        return mine(reg.stamp.writer) ? copy(reg.value!) : undefined;
-      }
-      const out: JsonObject = {};
-      let any = false;
-      let visibleChildren = false;
-      for (const [k, child] of node.children ?? []) {
-        if (child.reg && child.reg.kind !== "delete") visibleChildren = true;
-        const v = walk(child);
-        if (v !== undefined) {
-          out[k] = v;
-          any = true;
-        }
-      }
-      if (any) return out;
-      if (!visibleChildren && !reg.implied && mine(reg.stamp.writer)) {
-        return out;
-      }
-      return undefined;
-    };
-    return (walk(this.#root) ?? {}) as JsonObject;
+    return writtenBy(
+      this.#tree.root,
+      (w) => w === writer || writerPeer(w) === writer,
+    );
   }
 
   // ----------------------------------------------------------- local changes
@@ -372,43 +223,8 @@ export class ContextDoc {
       throw new InvalidPathError("A merge patch must be an object");
     }
     const entries: DeltaEntry[] = [];
-    this.#compilePatch(patch, [], this.#root, entries);
+    compilePatch(patch, [], this.#tree.root, entries);
     return this.#commit(entries);
-  }
-
-  /** `node`: the visible object node at `path`, or undefined if none. */
-  #compilePatch(
-    patch: JsonObject,
-    path: string[],
-    node: Node | undefined,
-    out: DeltaEntry[],
-  ): void {
-    for (const key in patch) {
-      const p = [...path, key];
-      checkKey(key, formatPath(p));
-      if (p.length > MAX_PATH_DEPTH) {
-        throw new InvalidPathError(
-          `Patch deeper than ${MAX_PATH_DEPTH} levels`,
-        );
-      }
-      const v = patch[key];
-      let child = node?.children?.get(key);
-      if (!child?.reg || child.reg.kind === "delete") child = undefined;
-      const isObject = child?.reg?.kind === "object" ||
-        child?.reg?.kind === "reset";
-      if (v === null) {
-        if (child) out.push({ path: p, kind: "delete" });
-      } else if (isPlainObject(v)) {
-        if (!isObject) out.push({ path: p, kind: "object" });
-        this.#compilePatch(v, p, isObject ? child : undefined, out);
-      } else {
-        checkLeaf(v);
-        const cur = child?.reg?.kind === "set" ? child.reg.value : undefined;
-        if (isObject || !jsonEqual(cur, v)) {
-          out.push({ path: p, kind: "set", value: copy(v) });
-        }
-      }
-    }
   }
 
   /**
@@ -458,7 +274,7 @@ export class ContextDoc {
   delete(path: string): ChangeResult {
     const keys = parsePath(path);
     if (keys.length === 0) throw new InvalidPathError("Cannot delete the root");
-    if (!this.#find(keys)) return { changedPaths: [] };
+    if (!this.#tree.find(keys)) return { changedPaths: [] };
     return this.#commit([{ path: keys, kind: "delete" }]);
   }
 
@@ -485,7 +301,7 @@ export class ContextDoc {
     if (this.#overQuota(delta, bytes)) {
       throw new TooLargeError(
         "context written by this node",
-        this.#writerBytes(this.replicaId) + bytes.length,
+        this.#tree.writerBytes(this.replicaId) + bytes.length,
         this.maxWriterBytes,
       );
     }
@@ -504,20 +320,11 @@ export class ContextDoc {
    * @throws {TooLargeError} Bytes over `maxDeltaBytes`.
    */
   merge(delta: ContextDelta | Uint8Array, proof?: Uint8Array): MergeResult {
-    let bytes: Uint8Array;
-    if (delta instanceof Uint8Array) {
-      bytes = delta;
-      if (bytes.length > this.maxDeltaBytes) {
-        throw new TooLargeError("delta", bytes.length, this.maxDeltaBytes);
-      }
-      delta = decodeDelta(bytes);
-    } else {
-      bytes = encodeDelta(delta);
-      if (bytes.length > this.maxDeltaBytes) {
-        throw new TooLargeError("delta", bytes.length, this.maxDeltaBytes);
-      }
-      delta = decodeDelta(bytes); // validates a hand-made delta
+    const bytes = delta instanceof Uint8Array ? delta : encodeDelta(delta);
+    if (bytes.length > this.maxDeltaBytes) {
+      throw new TooLargeError("delta", bytes.length, this.maxDeltaBytes);
     }
+    delta = decodeDelta(bytes); // also validates a hand-made delta
     if (this.#dots.has(delta.writer, delta.seq)) {
       return { status: "duplicate", changedPaths: [] };
     }
@@ -533,15 +340,11 @@ export class ContextDoc {
     };
   }
 
-  /** The bytes of kept deltas of `writer`. */
-  #writerBytes(writer: string): number {
-    return this.#heldBytes.get(writer) ?? 0;
-  }
-
   /** Would keeping `delta` take its writer past `maxWriterBytes`? Deletes always pass. */
   #overQuota(delta: ContextDelta, bytes: Uint8Array): boolean {
     if (delta.entries.every((e) => e.kind === "delete")) return false;
-    return this.#writerBytes(delta.writer) + bytes.length > this.maxWriterBytes;
+    return this.#tree.writerBytes(delta.writer) + bytes.length >
+      this.maxWriterBytes;
   }
 
   /** Applies a validated delta; returns the changed paths. */
@@ -550,143 +353,11 @@ export class ContextDoc {
     bytes: Uint8Array,
     proof: Uint8Array | undefined,
   ): string[] {
-    const stamp: Stamp = {
-      wall: delta.wall,
-      counter: delta.counter,
-      writer: delta.writer,
-    };
-    const held: Held = { delta, bytes, proof, stamp, refs: 0 };
-    // Where to look for visible changes: the shallowest prefix of each path
-    // that is not an object now (it may become one), or the path itself.
-    const roots: string[][] = [];
-    for (const e of delta.entries) {
-      let i = 0;
-      let node: Node | undefined = this.#root;
-      while (i < e.path.length) {
-        node = node.children?.get(e.path[i]);
-        i++;
-        if (
-          !node?.reg || node.reg.kind === "delete" || node.reg.kind === "set"
-        ) break;
-      }
-      roots.push(e.path.slice(0, i));
-    }
-    const unique = minimalRoots(roots);
-    const before = unique.map((r) => this.#valueAt(r));
-    for (const e of delta.entries) this.#applyEntry(held, e);
-    if (held.refs > 0) {
-      let byWriter = this.#held.get(delta.writer);
-      if (!byWriter) this.#held.set(delta.writer, byWriter = new Map());
-      byWriter.set(delta.seq, held);
-      this.#heldBytes.set(
-        delta.writer,
-        this.#writerBytes(delta.writer) + bytes.length,
-      );
-    }
+    const held = hold(delta, bytes, proof);
+    const changed = this.#tree.apply(held);
     this.#noteHead(held);
     this.#dots.add(delta.writer, delta.seq);
-    const changed: string[] = [];
-    unique.forEach((r, i) =>
-      diffValues(before[i], this.#valueAt(r), r, changed)
-    );
     return changed;
-  }
-
-  #valueAt(keys: readonly string[]): JsonValue | undefined {
-    const node = this.#find(keys);
-    return node ? materialize(node) : undefined;
-  }
-
-  #applyEntry(held: Held, e: DeltaEntry): void {
-    const t = held.stamp;
-    const path = e.path;
-    // Pass 1: is the entry hidden by a newer clear at or above its path? (A
-    // clear at the path itself comes with a register at least as new, so
-    // an older entry there would lose anyway.)
-    let node = this.#root;
-    if (
-      path.length > 0 && node.clear && compareStamps(t, node.clear.stamp) < 0
-    ) return;
-    for (let i = 0; i < path.length; i++) {
-      const child = node.children?.get(path[i]);
-      if (!child) break;
-      if (child.clear && compareStamps(t, child.clear.stamp) < 0) return;
-      node = child;
-    }
-    // Pass 2: parents become objects, then the target.
-    node = this.#root;
-    for (let i = 0; i < path.length; i++) {
-      const children: Map<string, Node> = node.children ??= new Map();
-      let child = children.get(path[i]);
-      if (!child) children.set(path[i], child = {});
-      node = child;
-      if (i < path.length - 1) {
-        this.#setReg(node, t, "object", undefined, held, true);
-      }
-    }
-    this.#setReg(node, t, e.kind, e.value, held, false);
-    if (e.kind !== "object") this.#raiseClear(node, t, held);
-  }
-
-  #setReg(
-    node: Node,
-    t: Stamp,
-    kind: EntryKind,
-    value: JsonValue | undefined,
-    held: Held,
-    implied: boolean,
-  ): void {
-    const old = node.reg;
-    if (old && compareStamps(t, old.stamp) <= 0) return;
-    if (old?.held) this.#unref(old.held);
-    if (old?.kind === "delete") this.#tombstones--;
-    node.reg = kind === "set"
-      ? { stamp: t, kind, value, held }
-      : { stamp: t, kind, held, implied };
-    if (kind === "delete") this.#tombstones++;
-    held.refs++;
-  }
-
-  #raiseClear(node: Node, t: Stamp, held: Held): void {
-    if (node.clear && compareStamps(node.clear.stamp, t) >= 0) return;
-    if (node.clear?.held) this.#unref(node.clear.held);
-    else if (node.clear) this.#compact--;
-    node.clear = { stamp: t, held };
-    held.refs++;
-    if (node.children) this.#prune(node.children, t);
-  }
-
-  #prune(children: Map<string, Node>, t: Stamp): void {
-    for (const [key, child] of children) {
-      const reg = child.reg;
-      if (reg && compareStamps(reg.stamp, t) < 0) {
-        if (reg.held) this.#unref(reg.held);
-        if (reg.kind === "delete") this.#tombstones--;
-        delete child.reg;
-      }
-      if (child.clear && compareStamps(child.clear.stamp, t) < 0) {
-        if (child.clear.held) this.#unref(child.clear.held);
-        else this.#compact--;
-        delete child.clear;
-      }
-      if (child.children) this.#prune(child.children, t);
-      if (!child.reg && !child.clear && !child.children?.size) {
-        children.delete(key);
-      }
-    }
-  }
-
-  #unref(held: Held): void {
-    if (--held.refs > 0) return;
-    const byWriter = this.#held.get(held.delta.writer);
-    if (byWriter?.get(held.delta.seq) === held) {
-      byWriter.delete(held.delta.seq);
-      const w = held.delta.writer;
-      const left = this.#writerBytes(w) - held.bytes.length;
-      if (left > 0) this.#heldBytes.set(w, left);
-      else this.#heldBytes.delete(w);
-      if (byWriter.size === 0) this.#held.delete(w);
-    }
   }
 
   /** Keeps `held` as its writer's head if it is the newest seen. */
@@ -729,10 +400,12 @@ export class ContextDoc {
    */
   deltasSince(version: VersionVector, writer?: string): HeldDelta[] {
     const out: HeldDelta[] = [];
-    const writers = writer === undefined ? [...this.#held.keys()] : [writer];
+    const writers = writer === undefined
+      ? [...this.#tree.held.keys()]
+      : [writer];
     for (const w of writers.sort()) {
       const seen = version[w] ?? 0;
-      const byWriter = this.#held.get(w);
+      const byWriter = this.#tree.held.get(w);
       if (!byWriter) continue;
       const list = [...byWriter.values()].filter((h) => h.delta.seq > seen);
       list.sort((a, b) => a.delta.seq - b.delta.seq);
@@ -764,7 +437,7 @@ export class ContextDoc {
    */
   offer(version: VersionVector): Offer[] {
     const own = this.#dots.vector();
-    const writers = new Set([...Object.keys(own), ...this.#held.keys()]);
+    const writers = new Set([...Object.keys(own), ...this.#tree.held.keys()]);
     const out: Offer[] = [];
     for (const writer of [...writers].sort()) {
       const from = version[writer] ?? 0;
@@ -774,7 +447,8 @@ export class ContextDoc {
       // The head proves how far the writer got: without it the receiver
       // would not believe the range (see joinRange).
       const head = this.#heads.get(writer);
-      const kept = head && this.#held.get(writer)?.get(head.delta.seq) === head;
+      const kept = head &&
+        this.#tree.held.get(writer)?.get(head.delta.seq) === head;
       out.push({
         writer,
         from,
@@ -809,19 +483,13 @@ export class ContextDoc {
   proveHead(bytes: Uint8Array, proof?: Uint8Array): boolean {
     const delta = decodeDelta(bytes);
     if (delta.seq <= this.top(delta.writer)) return false;
-    this.#noteHead({
-      delta,
-      bytes,
-      proof,
-      stamp: { wall: delta.wall, counter: delta.counter, writer: delta.writer },
-      refs: 0,
-    });
+    this.#noteHead(hold(delta, bytes, proof));
     return true;
   }
 
   /** Attaches the writer's signature to a kept delta. */
   setProof(writer: string, seq: number, proof: Uint8Array): void {
-    const held = this.#held.get(writer)?.get(seq);
+    const held = this.#tree.held.get(writer)?.get(seq);
     if (held) held.proof = proof;
   }
 
@@ -835,11 +503,11 @@ export class ContextDoc {
     compactTombstones: number;
   } {
     let heldDeltas = 0;
-    for (const m of this.#held.values()) heldDeltas += m.size;
+    for (const m of this.#tree.held.values()) heldDeltas += m.size;
     return {
       heldDeltas,
-      tombstones: this.#tombstones,
-      compactTombstones: this.#compact,
+      tombstones: this.#tree.tombstones,
+      compactTombstones: this.#tree.compact,
     };
   }
 
@@ -857,26 +525,12 @@ export class ContextDoc {
    * @returns How many writers were forgotten.
    */
   retireWriters(): number {
-    const newest = new Map<string, string>();
-    const writers = new Set([
-      ...Object.keys(this.version()),
-      ...this.#heads.keys(),
-    ]);
-    for (const w of writers) {
-      const peer = writerPeer(w);
-      const e = writerEpoch(w);
-      if ((newest.get(peer) ?? "") <= e) newest.set(peer, e);
-    }
-    let retired = 0;
-    for (const w of writers) {
-      if (w === this.replicaId || this.#held.has(w)) continue;
-      if (writerEpoch(w) >= newest.get(writerPeer(w))!) continue;
-      if (this.#dots.hasGaps(w) || this.#dots.get(w) !== this.top(w)) continue;
-      this.#dots.forget(w);
-      this.#heads.delete(w);
-      retired++;
-    }
-    return retired;
+    return retireWriters({
+      replicaId: this.replicaId,
+      dots: this.#dots,
+      heads: this.#heads,
+      kept: this.#tree.held,
+    });
   }
 
   /**
@@ -887,90 +541,12 @@ export class ContextDoc {
    */
   collectGarbage(peers: readonly VersionVector[]): number {
     this.retireWriters();
-    const own = this.version();
-    const allSeen = peers.every((v) => dominates(own, v));
-    const horizon = this.#clock.now() - this.tombstoneHorizonMs;
-    // Candidate deltas: every reference they hold is a tombstone (a delete
-    // register plus its clear at the same node).
-    const candidates = new Map<Held, Node[]>();
-    const paths = new Map<string, Held>();
-    const visit = (node: Node, path: string[]) => {
-      const reg = node.reg;
-      if (
-        reg?.kind === "delete" && reg.held && node.clear?.held === reg.held &&
-        !node.children?.size
-      ) {
-        const h = reg.held;
-        const stable = allSeen &&
-          peers.every((v) => (v[h.delta.writer] ?? 0) >= h.delta.seq);
-        if (stable || h.stamp.wall < horizon) {
-          const list = candidates.get(h) ?? [];
-          list.push(node);
-          candidates.set(h, list);
-          paths.set(formatPath(path), h);
-        }
-      }
-      for (const [k, c] of node.children ?? []) visit(c, [...path, k]);
-    };
-    visit(this.#root, []);
-    for (const [h, nodes] of candidates) {
-      if (h.refs !== nodes.length * 2) candidates.delete(h);
-    }
-    // Blocked if the initial document has something at or below the path
-    // (a replica starting afresh would show it again).
-    for (const g of this.#genesisPaths) {
-      const keys = g.split(".");
-      for (let i = 1; i <= keys.length; i++) {
-        const owner = paths.get(keys.slice(0, i).join("."));
-        if (owner) candidates.delete(owner);
-      }
-    }
-    if (candidates.size === 0) return 0;
-    // Blocked if another kept delta still has an entry at or below the path.
-    for (const byWriter of this.#held.values()) {
-      for (const held of byWriter.values()) {
-        for (const e of held.delta.entries) {
-          for (let i = 1; i <= e.path.length; i++) {
-            const owner = paths.get(formatPath(e.path.slice(0, i)));
-            if (owner && owner !== held) candidates.delete(owner);
-          }
-        }
-      }
-    }
-    let dropped = 0;
-    for (const [h] of candidates) {
-      for (const e of h.delta.entries) {
-        if (e.kind !== "delete") continue;
-        let parent = this.#root;
-        for (const key of e.path.slice(0, -1)) {
-          parent = parent.children!.get(key)!;
-        }
-        const key = e.path[e.path.length - 1];
-        const node = parent.children?.get(key);
-        if (!node || node.reg?.held !== h) continue;
-        // Keep only the stamp: a compact, local tombstone.
-        delete node.reg;
-        node.clear = { stamp: h.stamp, held: null };
-        this.#tombstones--;
-        this.#compact++;
-        dropped++;
-      }
-      h.refs = 1;
-      this.#unref(h);
-    }
-    // Compact tombstones past the horizon go entirely.
-    const sweep = (children: Map<string, Node>) => {
-      for (const [key, node] of children) {
-        if (node.children) sweep(node.children);
-        if (node.clear?.held === null && node.clear.stamp.wall < horizon) {
-          delete node.clear;
-          this.#compact--;
-          if (!node.reg && !node.children?.size) children.delete(key);
-        }
-      }
-    };
-    if (this.#root.children) sweep(this.#root.children);
-    return dropped;
+    return collectTombstones(
+      this.#tree,
+      this.version(),
+      peers,
+      this.#clock.now() - this.tombstoneHorizonMs,
+    );
   }
 
   // ----------------------------------------------------------- persistence
@@ -982,40 +558,12 @@ export class ContextDoc {
    * a SHA-256 checksum, so a damaged copy is refused rather than loaded.
    */
   snapshot(): Uint8Array {
-    const compact: [string[], number, number, string][] = [];
-    const walk = (node: Node, path: string[]) => {
-      const c = node.clear;
-      if (c && c.held === null) {
-        compact.push([path, c.stamp.wall, c.stamp.counter, c.stamp.writer]);
-      }
-      for (const [k, c] of node.children ?? []) walk(c, [...path, k]);
-    };
-    walk(this.#root, []);
-    const held: [Uint8Array, Uint8Array | null][] = [];
-    for (const byWriter of this.#held.values()) {
-      for (const h of byWriter.values()) held.push([h.bytes, h.proof ?? null]);
-    }
-    // Heads that are not kept deltas (superseded ones) are stored apart.
-    const heads: [Uint8Array, Uint8Array | null][] = [];
-    for (const h of this.#heads.values()) {
-      if (this.#held.get(h.delta.writer)?.get(h.delta.seq) !== h) {
-        heads.push([h.bytes, h.proof ?? null]);
-      }
-    }
-    const { wall, counter } = this.#clock.last;
-    const body = encode([
-      wall,
-      counter,
-      this.#dots.toJSON(),
-      held,
-      compact,
-      heads,
-    ]);
-    const out = new Uint8Array(SNAPSHOT_HEADER + body.length);
-    out.set(SNAPSHOT_MAGIC, 0);
-    out.set(sha256(body).subarray(0, 8), 4);
-    out.set(body, SNAPSHOT_HEADER);
-    return out;
+    return encodeSnapshot(
+      this.#tree,
+      this.#heads,
+      this.#dots,
+      this.#clock.last,
+    );
   }
 
   /**
@@ -1026,144 +574,23 @@ export class ContextDoc {
    * checksum does not match (a damaged copy).
    */
   static restore(snapshot: Uint8Array, options: ContextDocOptions): ContextDoc {
-    let raw: unknown;
-    if (
-      snapshot.length >= SNAPSHOT_HEADER &&
-      SNAPSHOT_MAGIC.every((b, i) => snapshot[i] === b)
-    ) {
-      const body = snapshot.subarray(SNAPSHOT_HEADER);
-      const sum = sha256(body).subarray(0, 8);
-      if (!sum.every((b, i) => snapshot[4 + i] === b)) {
-        throw new InvalidPathError(
-          "Cannot load context snapshot: checksum mismatch (damaged copy)",
-        );
-      }
-      raw = decodeSnapshot(body);
-    } else {
-      raw = decodeSnapshot(snapshot); // format 1: no header, no checksum
-      if (Array.isArray(raw) && raw[0] === 1 && raw.length === 6) {
-        raw = [...raw.slice(1), []];
-      } else raw = undefined;
-    }
-    if (!Array.isArray(raw) || raw.length !== 6) {
-      throw new InvalidPathError(
-        "Cannot decode context snapshot: unknown format",
-      );
-    }
-    const [wall, counter, dots, held, compact, heads] = raw as [
-      number,
-      number,
-      [string, number, number[]][],
-      [Uint8Array, Uint8Array | null][],
-      [string[], number, number, string][],
-      [Uint8Array, Uint8Array | null][],
-    ];
+    const s = decodeSnapshot(snapshot);
     const doc = new ContextDoc(options);
-    for (const [path, w, c, writer] of compact) {
-      let node = doc.#root;
-      for (const key of path) {
-        const children: Map<string, Node> = node.children ??= new Map();
-        let child = children.get(key);
-        if (!child) children.set(key, child = {});
-        node = child;
-      }
-      node.clear = { stamp: { wall: w, counter: c, writer }, held: null };
-      doc.#compact++;
-    }
-    for (const [bytes, proof] of held) {
+    plantCompact(doc.#tree, s.compact);
+    for (const [bytes, proof] of s.held) {
       const delta = decodeDelta(bytes);
       doc.#apply(delta, bytes, proof ?? undefined);
     }
-    for (const [bytes, proof] of heads) {
+    for (const [bytes, proof] of s.heads) {
       doc.proveHead(bytes, proof ?? undefined);
     }
     doc.#dots = DotSet.from(
-      dots.map(([w, n, extra]) => {
+      s.dots.map(([w, n, extra]) => {
         const top = doc.top(w);
         return [w, Math.min(n, top), extra.filter((s) => s <= top)];
       }),
     );
-    doc.#clock.restore(wall, counter);
+    doc.#clock.restore(s.wall, s.counter);
     return doc;
   }
-}
-
-function decodeSnapshot(bytes: Uint8Array): unknown {
-  try {
-    return decode(bytes);
-  } catch (cause) {
-    throw new InvalidPathError("Cannot decode context snapshot", { cause });
-  }
-}
-
-function materialize(node: Node): JsonValue | undefined {
-  const reg = node.reg;
-  if (!reg || reg.kind === "delete") return undefined;
-  if (reg.kind === "set") return copy(reg.value!);
-  const out: JsonObject = {};
-  for (const [k, child] of node.children ?? []) {
-    const v = materialize(child);
-    if (v !== undefined) out[k] = v;
-  }
-  return out;
-}
-
-function flatten(obj: JsonObject, path: string[], out: DeltaEntry[]): void {
-  for (const key in obj) {
-    const p = [...path, key];
-    checkKey(key, formatPath(p));
-    if (p.length > MAX_PATH_DEPTH) {
-      throw new InvalidPathError(
-        `Document deeper than ${MAX_PATH_DEPTH} levels`,
-      );
-    }
-    const v = obj[key];
-    if (isPlainObject(v)) {
-      if (Object.keys(v).length === 0) out.push({ path: p, kind: "object" });
-      else flatten(v, p, out);
-    } else {
-      checkLeaf(v);
-      out.push({ path: p, kind: "set", value: copy(v) });
-    }
-  }
-}
-
-function minimalRoots(roots: string[][]): string[][] {
-  const sorted = roots.map((r) => ({ r, s: formatPath(r) }))
-    .sort((a, b) => a.r.length - b.r.length);
-  const out: { r: string[]; s: string }[] = [];
-  for (const x of sorted) {
-    if (
-      out.some((o) =>
-        o.r.length === 0 || x.s === o.s || x.s.startsWith(o.s + ".")
-      )
-    ) continue;
-    out.push(x);
-  }
-  return out.map((x) => x.r);
-}
-
-function copy<T extends JsonValue>(v: T): T {
-  return typeof v === "object" && v !== null ? structuredClone(v) : v;
-}
-
-/** Deep equality of JSON values (key order ignored). */
-export function jsonEqual(
-  a: JsonValue | undefined,
-  b: JsonValue | undefined,
-): boolean {
-  if (a === b) return true;
-  if (
-    typeof a !== "object" || typeof b !== "object" || a === null || b === null
-  ) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bb = b as JsonValue[];
-    return a.length === bb.length && a.every((x, i) => jsonEqual(x, bb[i]));
-  }
-  const ao = a as JsonObject;
-  const bo = b as JsonObject;
-  const ak = Object.keys(ao);
-  if (ak.length !== Object.keys(bo).length) return false;
-  return ak.every((k) => k in bo && jsonEqual(ao[k], bo[k]));
 }

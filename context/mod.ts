@@ -26,10 +26,12 @@ export { ContextDoc, INITIAL_CONTEXT, jsonEqual } from "./doc.ts";
 export type {
   ChangeResult,
   ContextDocOptions,
+  ContextSyncOptions,
+  ContextSyncStats,
   HeldDelta,
   MergeResult,
   Offer,
-} from "./doc.ts";
+} from "./types.ts";
 export { decodeDelta, encodeDelta, MAX_SEQ } from "./delta.ts";
 export { newWriterId, writerEpoch, writerPeer } from "./writer.ts";
 export type { ContextDelta, DeltaEntry, EntryKind } from "./delta.ts";
@@ -48,7 +50,6 @@ export type { ContextStore } from "./store.ts";
 export { FileContextStore } from "./file_store.ts";
 export type { FileContextStoreOptions } from "./file_store.ts";
 export { CONTEXT_TOPIC, ContextSync } from "./sync.ts";
-export type { ContextSyncOptions, ContextSyncStats } from "./sync.ts";
 export type { ContextTransport, TransportMessage } from "./transport.ts";
 export type {
   ContextUpdatedEvent,

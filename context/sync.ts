@@ -51,159 +51,32 @@
  * `maxClockSkewMs`: a writer whose clock runs ahead by less than that wins
  * ties for that long.
  *
+ * The service is here (options, start and stop, local changes, reads, and
+ * what it does with each message received); anti-entropy is in
+ * `_anti_entropy.ts`, and persistence (the snapshot, the log, replay and
+ * compaction) in `_persistence.ts`.
+ *
  * @module
  */
 
 import { decode, encode } from "./_msgpack.ts";
 import { InvalidPathError, NotStartedError } from "../core/errors.ts";
-import type {
-  ContextUpdatedEvent,
-  JsonObject,
-  JsonValue,
-} from "../core/events.ts";
+import type { JsonObject, JsonValue } from "../core/events.ts";
 import type { PeerId } from "../core/peer_id.ts";
-import { ContextDoc, type HeldDelta, type Offer } from "./doc.ts";
-import { decodeDelta, MAX_SEQ } from "./delta.ts";
+import type { ContextDoc } from "./doc.ts";
+import { decodeDelta } from "./delta.ts";
 import { newWriterId, writerPeer } from "./writer.ts";
 import type { ContextStore } from "./store.ts";
-import type { ContextTransport, TransportMessage } from "./transport.ts";
+import type { TransportMessage } from "./transport.ts";
 import type { VersionVector } from "./version_vector.ts";
+import { AntiEntropy, DIGEST, OPS } from "./_anti_entropy.ts";
+import { Persistence } from "./_persistence.ts";
+import type { ContextSyncOptions, ContextSyncStats } from "./types.ts";
+
+export type { ContextSyncOptions, ContextSyncStats } from "./types.ts";
 
 /** The gossip topic of the shared context. */
 export const CONTEXT_TOPIC = "avi-context/1";
-
-/** Options of {@linkcode ContextSync}. */
-export interface ContextSyncOptions {
-  /** The network (the mesh adapter, or an in-memory fixture in tests). */
-  transport: ContextTransport;
-  /** Receives a `contextUpdated` event for every local or remote change. */
-  emit: (event: ContextUpdatedEvent) => void;
-  /** Where to persist the replica. @default no persistence */
-  store?: ContextStore;
-  /** The gossip topic. @default "avi-context/1" */
-  topic?: string;
-  /** Interval between anti-entropy rounds (digest + garbage collection), ms. @default 5000 */
-  antiEntropyIntervalMs?: number;
-  /**
-   * Delay between a peer connecting and the digest sent for it, ms (a second
-   * one follows 1.5 s later). @default 300
-   */
-  connectSyncDelayMs?: number;
-  /** The largest delta accepted or produced, in bytes. @default 65_536 */
-  maxDeltaBytes?: number;
-  /** The largest gossip message sent or accepted, in bytes. @default 262_144 */
-  maxMessageBytes?: number;
-  /** Remote clocks further ahead than this are refused for now, ms. @default 60_000 */
-  maxClockSkewMs?: number;
-  /**
-   * The most bytes of kept deltas one writer may have (see
-   * {@linkcode ContextDoc}): a local change past it rejects with
-   * `TooLargeError`, a remote one is refused and counted. @default 4_194_304
-   */
-  maxWriterBytes?: number;
-  /** A peer's digests are answered at most once per this many ms. @default 1000 */
-  answerIntervalMs?: number;
-  /**
-   * The most bytes of deltas one answer to a digest holds; the rest follows
-   * in the next answers. @default 1_048_576
-   */
-  maxAnswerBytes?: number;
-  /**
-   * Tombstone horizon (see {@linkcode ContextDoc}); a peer silent for longer
-   * stops counting for garbage collection. @default 604_800_000 (7 days)
-   */
-  tombstoneHorizonMs?: number;
-  /**
-   * May `writer` (the peer id of a delta's writer) write `path` (dotted,
-   * `""` for the root)? A remote delta with any refused path is rejected and
-   * counted (e.g. a gateway may write only its devices' sensor paths).
-   * @default every writer may write every path
-   */
-  canWrite?: (writer: PeerId, path: string) => boolean;
-  /** The wall clock, ms. @default Date.now */
-  now?: () => number;
-}
-
-/** Counters of a {@linkcode ContextSync}. */
-export interface ContextSyncStats {
-  /** Remote deltas merged (new to this node). */
-  deltasMerged: number;
-  /** Remote deltas already seen. */
-  duplicates: number;
-  /** Deltas whose signature is not their writer's. */
-  rejectedForged: number;
-  /** Deltas or messages over the size limit. */
-  rejectedTooLarge: number;
-  /** Messages or deltas that could not be decoded. */
-  rejectedMalformed: number;
-  /** Deltas refused for now because their clock is too far ahead. */
-  rejectedClock: number;
-  /** Deltas refused by `canWrite`. */
-  rejectedUnauthorized: number;
-  /** Deltas refused because their writer holds `maxWriterBytes` already. */
-  rejectedQuota: number;
-  /**
-   * Anti-entropy messages refused: a digest or a range sent on the gossip
-   * topic (they are only believed from a connected neighbour, directly), or
-   * a direct message from a peer that is not connected.
-   */
-  rejectedIndirect: number;
-  /** Digests that waited for the answer interval (answered later, once). */
-  digestsDeferred: number;
-  /** Publishes that failed (no peer, not started); anti-entropy resends. */
-  publishFailures: number;
-  /** Digests published. */
-  digestsSent: number;
-  /** Delta messages sent in answer to digests. */
-  offersSent: number;
-  /** Answers cut at `maxAnswerBytes` (the rest follows). */
-  answersCut: number;
-  /** Failed saves to the store. */
-  saveErrors: number;
-  /** Tombstones collected. */
-  tombstonesCollected: number;
-  /** Deltas kept in memory. */
-  heldDeltas: number;
-  /** Tombstones with their delta. */
-  tombstones: number;
-  /** Peers whose anti-entropy state is kept (connected peers that sent a digest). */
-  peerStates: number;
-}
-
-/** What the service keeps about a connected peer. */
-interface PeerState {
-  /** Its last digest, restricted to writers this node knows. */
-  version: VersionVector;
-  /** Its last digest named changes of writers this node does not know. */
-  ahead: boolean;
-  /** When it was last answered (ms), and the digest waiting for its turn. */
-  answeredAt: number;
-  waiting?: VersionVector;
-  timer?: ReturnType<typeof setTimeout>;
-  /** When this node last sent it a digest in reply to one (ms). */
-  askedAt: number;
-  /** The number of the last digest heard from it (see `catchUp`). */
-  heard: number;
-}
-
-const OPS = 1;
-const DIGEST = 2;
-/** The most rows a digest may have. */
-const MAX_DIGEST_ROWS = 100_000;
-/** The most peers whose anti-entropy state is kept at once. */
-const MAX_PEER_STATES = 256;
-/** Log records (see ContextStore.append): a merged delta, a joined range, a proven head. */
-const LOG_DELTA = 0;
-const LOG_RANGE = 1;
-const LOG_HEAD = 2;
-/** The log is compacted into a snapshot once it is larger than this and the snapshot. */
-const MIN_COMPACT_BYTES = 1_048_576;
-
-/** One message of an answer: kept deltas, the range they complete, the head. */
-type Part = [HeldDelta[], [string, number, number] | null, HeldDelta?];
-
-/** Stands for a peer that has changes this node does not know of. */
-const AHEAD_OF_US: VersionVector = { "\u0000ahead": 1 };
 
 /**
  * Keeps the shared context converged over a {@linkcode ContextTransport}.
@@ -229,12 +102,8 @@ export class ContextSync {
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #interval: ReturnType<typeof setInterval> | undefined;
   #pending = new Set<Promise<unknown>>();
-  #peers = new Map<string, PeerState>();
-  #heard = 0;
-  #disk: Promise<void> = Promise.resolve();
-  #snapshotRun: Promise<void> | undefined;
-  #snapshotBytes = 0;
-  #logBytes = 0;
+  readonly #disk: Persistence;
+  readonly #ae: AntiEntropy;
   #stats = {
     deltasMerged: 0,
     duplicates: 0,
@@ -302,6 +171,13 @@ export class ContextSync {
         "maxMessageBytes must exceed maxDeltaBytes by at least 1024",
       );
     }
+    this.#disk = new Persistence(this.#o.store, () => this.#stats.saveErrors++);
+    this.#ae = new AntiEntropy(this.#o, this.#stats, {
+      doc: () => this.#doc,
+      running: () => this.#running,
+      send: (peer, data) => this.#send(peer, data),
+      disk: this.#disk,
+    });
   }
 
   /** Is the service running? */
@@ -322,15 +198,7 @@ export class ContextSync {
       maxWriterBytes: this.#o.maxWriterBytes,
       tombstoneHorizonMs: this.#o.tombstoneHorizonMs,
     };
-    const store = this.#o.store;
-    const saved = await store?.load();
-    const log = (await store?.loadLog?.()) ?? [];
-    const doc = this.#doc = saved
-      ? ContextDoc.restore(saved, docOptions)
-      : new ContextDoc(docOptions);
-    for (const record of log) replay(doc, record);
-    this.#snapshotBytes = saved?.length ?? 0;
-    this.#logBytes = log.reduce((n, r) => n + r.length, 0);
+    this.#doc = await this.#disk.load(docOptions);
     this.#running = true;
     this.#unsubs.push(
       t.subscribe(this.#o.topic, (m) => this.#track(this.#receive(m, false))),
@@ -362,17 +230,14 @@ export class ContextSync {
     clearInterval(this.#interval);
     for (const id of this.#timers) clearTimeout(id);
     this.#timers.clear();
-    for (const p of this.#peers.values()) clearTimeout(p.timer);
-    this.#peers.clear();
+    this.#ae.clear();
     for (const u of this.#unsubs.splice(0)) {
       try {
         u();
       } catch { /* the transport may already be down */ }
     }
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
-    // A clean stop leaves one snapshot and no log: the next start is quick.
-    if (this.#logBytes > 0) await this.#persist(false);
-    await this.#disk;
+    await this.#disk.flush();
   }
 
   #docOrThrow(): ContextDoc {
@@ -444,7 +309,7 @@ export class ContextSync {
       });
     }
     this.#publish(encode([OPS, [[held.bytes, held.proof]], null]));
-    await this.#record([LOG_DELTA, held.bytes, held.proof], true);
+    await this.#disk.recordDelta(held.bytes, held.proof, true);
     return changedPaths;
   }
 
@@ -480,7 +345,7 @@ export class ContextSync {
       ...this.#stats,
       heldDeltas: d.heldDeltas,
       tombstones: d.tombstones,
-      peerStates: this.#peers.size,
+      peerStates: this.#ae.peerCount,
     };
   }
 
@@ -502,25 +367,7 @@ export class ContextSync {
    */
   async catchUp(timeoutMs: number): Promise<boolean> {
     this.#docOrThrow();
-    const deadline = Date.now() + timeoutMs;
-    const mark = this.#heard;
-    const every = Math.max(250, this.#o.answerIntervalMs);
-    let askedAt = -Infinity;
-    while (this.#running) {
-      const peers = this.#o.transport.connectedPeers();
-      const done = peers.every((p) => {
-        const s = this.#peers.get(p);
-        return s !== undefined && s.heard > mark && !s.ahead;
-      });
-      if (done) return true;
-      if (Date.now() >= deadline) return false;
-      if (Date.now() - askedAt >= every) {
-        askedAt = Date.now();
-        for (const p of peers) this.#sendDigest(p, true);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new NotStartedError();
+    return await this.#ae.catchUp(timeoutMs);
   }
 
   // ---------------------------------------------------------------- network
@@ -552,20 +399,9 @@ export class ContextSync {
     if (!this.#running) return;
     const id = setTimeout(() => {
       this.#timers.delete(id);
-      this.#sendDigest(peer);
+      this.#ae.sendDigest(peer);
     }, delay);
     this.#timers.add(id);
-  }
-
-  /** `reply`: ask the peer for its own digest in return (see `catchUp`). */
-  #sendDigest(peer: PeerId, reply = false): void {
-    const doc = this.#doc;
-    if (!this.#running || !doc) return;
-    this.#stats.digestsSent++;
-    this.#send(
-      peer,
-      encode([DIGEST, Object.entries(doc.version()), reply ? 1 : 0]),
-    );
   }
 
   #round(): void {
@@ -574,34 +410,15 @@ export class ContextSync {
     this.#signMissing(doc);
     const connected = new Set<string>(this.#o.transport.connectedPeers());
     // Anti-entropy state is kept for connected peers only.
-    for (const [peer, state] of this.#peers) {
-      if (!connected.has(peer)) {
-        clearTimeout(state.timer);
-        this.#peers.delete(peer);
-      }
-    }
-    for (const peer of connected) this.#sendDigest(peer as PeerId);
-    // Garbage collection over the replicas we know of: every peer that has
-    // written, with its last digest if it is connected (else nothing known,
-    // which keeps its tombstones until the horizon).
-    const selfPeer = this.#o.transport.localPeerId as string;
-    const known: VersionVector[] = [];
-    const seen = new Set<string>();
-    for (const w of [...Object.keys(doc.version()), ...this.#peers.keys()]) {
-      const peer = writerPeer(w);
-      if (peer === selfPeer || seen.has(peer)) continue;
-      seen.add(peer);
-      const state = this.#peers.get(peer);
-      // A peer that has changes we do not know of is never dominated.
-      known.push(
-        state === undefined ? {} : state.ahead ? AHEAD_OF_US : state.version,
-      );
-    }
+    this.#ae.keepOnly(connected);
+    for (const peer of connected) this.#ae.sendDigest(peer as PeerId);
+    // Garbage collection over the replicas we know of.
+    const known = this.#ae.knownVersions(doc, this.#o.transport.localPeerId);
     const writers = Object.keys(doc.version()).length;
     const n = doc.collectGarbage(known); // also retires finished writers
     this.#stats.tombstonesCollected += n;
     if (n > 0 || Object.keys(doc.version()).length !== writers) {
-      this.#persist(false).catch(() => {});
+      this.#disk.save(false).catch(() => {});
     }
   }
 
@@ -613,7 +430,7 @@ export class ContextSync {
       this.#track(
         this.#o.transport.sign(held.bytes).then((proof) => {
           held.proof = proof;
-          return this.#persist(false);
+          return this.#disk.save(false);
         }).catch(() => {}),
       );
     }
@@ -645,167 +462,17 @@ export class ContextSync {
         return;
       }
       if (msg[0] === DIGEST) {
-        if (direct) this.#onDigest(m.from, msg[1], msg[2] === 1);
+        if (direct) this.#ae.onDigest(m.from, msg[1], msg[2] === 1);
         else this.#stats.rejectedIndirect++;
       } else if (msg[0] === OPS) {
         await this.#onOps(msg[1], msg[2], msg[4], direct ? m.from : undefined);
         if (direct && msg[3] === 1 && this.#running) {
-          this.#sendDigest(m.from); // the answer was cut: ask for the rest
+          this.#ae.sendDigest(m.from); // the answer was cut: ask for the rest
         }
       } else this.#stats.rejectedMalformed++;
     } catch {
       this.#stats.rejectedMalformed++; // never throw out of the receive loop
     }
-  }
-
-  #onDigest(from: PeerId, rows: unknown, reply: boolean): void {
-    const doc = this.#doc!;
-    if (!Array.isArray(rows) || rows.length > MAX_DIGEST_ROWS) {
-      this.#stats.rejectedMalformed++;
-      return;
-    }
-    const own = doc.version();
-    // Only writers we know are kept: nothing else can be offered.
-    const version: Record<string, number> = {};
-    let ahead = false;
-    for (const row of rows) {
-      if (
-        !Array.isArray(row) || typeof row[0] !== "string" ||
-        !Number.isSafeInteger(row[1]) || row[1] < 0 || row[1] > MAX_SEQ
-      ) {
-        this.#stats.rejectedMalformed++;
-        return;
-      }
-      const [w, n] = row as [string, number];
-      if (n > (own[w] ?? 0)) ahead = true;
-      if (own[w] !== undefined) version[w] = n;
-    }
-    let state = this.#peers.get(from);
-    if (state === undefined) {
-      if (this.#peers.size >= MAX_PEER_STATES) {
-        this.#stats.rejectedIndirect++;
-        return;
-      }
-      state = {
-        version,
-        ahead,
-        answeredAt: -Infinity,
-        askedAt: -Infinity,
-        heard: 0,
-      };
-      this.#peers.set(from, state);
-    }
-    state.version = version;
-    state.ahead = ahead;
-    state.heard = ++this.#heard;
-    this.#answerWhenDue(from, state, version);
-    // The sender has changes we lack, or asks for our digest (catchUp):
-    // send it (at most once per interval, so two nodes never ping-pong).
-    const now = this.#o.now();
-    if (
-      (ahead || reply) && now - state.askedAt >= this.#o.answerIntervalMs
-    ) {
-      state.askedAt = now;
-      this.#sendDigest(from);
-    }
-  }
-
-  /** Answers `version` now, or once `answerIntervalMs` has passed since the last answer. */
-  #answerWhenDue(peer: PeerId, state: PeerState, version: VersionVector): void {
-    const wait = state.answeredAt + this.#o.answerIntervalMs - this.#o.now();
-    if (wait <= 0 && state.timer === undefined) {
-      state.answeredAt = this.#o.now();
-      this.#answer(peer, version);
-      return;
-    }
-    this.#stats.digestsDeferred++;
-    state.waiting = version; // only the latest digest is answered
-    if (state.timer !== undefined) return;
-    state.timer = setTimeout(() => {
-      state.timer = undefined;
-      const v = state.waiting;
-      state.waiting = undefined;
-      if (!v || !this.#running || this.#peers.get(peer) !== state) return;
-      state.answeredAt = this.#o.now();
-      this.#answer(peer, v);
-    }, Math.max(0, wait));
-  }
-
-  /** Sends `peer` what it lacks, at most `maxAnswerBytes` of deltas. */
-  #answer(peer: PeerId, version: VersionVector): void {
-    const messages: Part[] = [];
-    let budget = this.#o.maxAnswerBytes;
-    let cut = false;
-    for (const offer of this.#doc!.offer(version)) {
-      const parts = this.#splitOffer(offer);
-      for (const part of parts) {
-        const cost = part[0].reduce((n, d) => n + d.bytes.length, 0);
-        if (cost > budget && messages.length > 0) {
-          cut = true;
-          break;
-        }
-        budget -= cost;
-        messages.push(part);
-      }
-      if (cut) break;
-    }
-    if (cut) this.#stats.answersCut++;
-    messages.forEach(([batch, range, head], i) => {
-      this.#stats.offersSent++;
-      const more = cut && i === messages.length - 1 ? 1 : 0;
-      this.#send(
-        peer,
-        encode([
-          OPS,
-          batch.map((d) => [d.bytes, d.proof]),
-          range,
-          more,
-          head ? [head.bytes, head.proof] : null,
-        ]),
-      );
-    });
-  }
-
-  /**
-   * One writer's offer as messages under the size limit. Each carries the
-   * range it completes: (from, to] where every kept delta of that range is
-   * in the message, and `to` never exceeds what we have fully seen.
-   */
-  #splitOffer(offer: Offer): Part[] {
-    // Our own newest deltas may not be signed yet: never claim a range over them.
-    const complete = offer.deltas.every((d) => d.proof) &&
-      (offer.head === undefined || offer.head.proof !== undefined);
-    const ready = offer.deltas.filter((d) => d.proof);
-    const limit = Math.min(
-      this.#o.maxMessageBytes - 256,
-      this.#o.maxAnswerBytes,
-    );
-    const chunks: HeldDelta[][] = [[]];
-    let size = 0;
-    for (const d of ready) {
-      const cost = d.bytes.length + d.proof!.length + 16;
-      if (size + cost > limit && chunks[chunks.length - 1].length > 0) {
-        chunks.push([]);
-        size = 0;
-      }
-      chunks[chunks.length - 1].push(d);
-      size += cost;
-    }
-    const out: Part[] = [];
-    let from = offer.from;
-    chunks.forEach((batch, i) => {
-      const last = i === chunks.length - 1;
-      const to = last
-        ? offer.to
-        : Math.min(batch[batch.length - 1].delta.seq, offer.to);
-      const range: [string, number, number] | null = complete && to > from
-        ? [offer.writer, from, to]
-        : null;
-      if (batch.length === 0 && !range) return;
-      out.push([batch, range, last && range ? offer.head : undefined]);
-      if (range) from = to;
-    });
-    return out;
   }
 
   /** `via`: the neighbour that sent an answer directly; undefined for gossip. */
@@ -826,59 +493,8 @@ export class ContextSync {
       if (!(await this.#onDelta(doc, item))) allOk = false;
     }
     if (range !== null && range !== undefined) {
-      if (via === undefined) {
-        this.#stats.rejectedIndirect++; // ranges only from a neighbour's answer
-      } else if (
-        Array.isArray(range) && typeof range[0] === "string" &&
-        Number.isSafeInteger(range[1]) && Number.isSafeInteger(range[2]) &&
-        range[1] >= 0 && range[2] <= MAX_SEQ
-      ) {
-        if (head != null && !(await this.#proveHead(doc, range[0], head))) {
-          allOk = false;
-        }
-        if (allOk && doc.joinRange(range[0], range[1], range[2])) {
-          this.#record([LOG_RANGE, range[0], range[1], range[2]], false);
-        }
-      } else this.#stats.rejectedMalformed++;
+      await this.#ae.onRange(doc, range, head, allOk, via);
     }
-  }
-
-  /** Checks and records an answer's head (see `Offer.head`); false when refused. */
-  async #proveHead(
-    doc: ContextDoc,
-    writer: string,
-    item: unknown,
-  ): Promise<boolean> {
-    if (
-      !Array.isArray(item) || !(item[0] instanceof Uint8Array) ||
-      !(item[1] instanceof Uint8Array) || item[0].length > this.#o.maxDeltaBytes
-    ) {
-      this.#stats.rejectedMalformed++;
-      return false;
-    }
-    const [bytes, proof] = item as [Uint8Array, Uint8Array];
-    let delta;
-    try {
-      delta = decodeDelta(bytes);
-    } catch (error) {
-      if (!(error instanceof InvalidPathError)) throw error;
-      this.#stats.rejectedMalformed++;
-      return false;
-    }
-    if (delta.writer !== writer) {
-      this.#stats.rejectedMalformed++;
-      return false;
-    }
-    if (delta.seq <= doc.top(writer)) return true;
-    const peer = writerPeer(writer) as PeerId;
-    if (!(await this.#o.transport.verify(peer, bytes, proof))) {
-      this.#stats.rejectedForged++;
-      return false;
-    }
-    if (doc.proveHead(bytes, proof)) {
-      this.#record([LOG_HEAD, bytes, proof], false);
-    }
-    return true;
   }
 
   /** @returns true when merged or harmless, false when refused. */
@@ -935,7 +551,7 @@ export class ContextSync {
       return true;
     }
     this.#stats.deltasMerged++;
-    this.#record([LOG_DELTA, bytes, proof], false);
+    this.#disk.recordDelta(bytes, proof, false);
     if (result.changedPaths.length > 0) {
       this.#o.emit({
         type: "contextUpdated",
@@ -946,74 +562,4 @@ export class ContextSync {
     }
     return true;
   }
-
-  // ------------------------------------------------------------ persistence
-
-  /**
-   * Saves a whole snapshot (taken when its turn comes, so one queued save
-   * covers every change made before it runs), which empties the log.
-   */
-  #persist(rethrow: boolean): Promise<void> {
-    const store = this.#o.store;
-    if (!store) return Promise.resolve();
-    if (this.#snapshotRun === undefined) {
-      this.#snapshotRun = this.#onDisk(async () => {
-        this.#snapshotRun = undefined;
-        const snapshot = this.#doc!.snapshot();
-        this.#logBytes = 0;
-        await store.save(snapshot);
-        this.#snapshotBytes = snapshot.length;
-      });
-    }
-    const p = this.#snapshotRun;
-    return rethrow ? p : p.catch(() => {});
-  }
-
-  /**
-   * Records one change: one append to the store's log, or a snapshot when
-   * the store keeps no log or the log has outgrown the snapshot.
-   */
-  #record(record: unknown[], rethrow: boolean): Promise<void> {
-    const store = this.#o.store;
-    if (!store) return Promise.resolve();
-    if (
-      !store.append ||
-      this.#logBytes > Math.max(MIN_COMPACT_BYTES, this.#snapshotBytes)
-    ) {
-      return this.#persist(rethrow);
-    }
-    const bytes = encode(record);
-    this.#logBytes += bytes.length;
-    const p = this.#onDisk(() => store.append!(bytes));
-    return rethrow ? p : p.catch(() => {});
-  }
-
-  /** Runs store operations one at a time, in call order. */
-  #onDisk(job: () => Promise<void>): Promise<void> {
-    const run = this.#disk.then(job).catch((error) => {
-      this.#stats.saveErrors++;
-      throw error;
-    });
-    this.#disk = run.catch(() => {});
-    return run;
-  }
-}
-
-/** Applies one log record to a replica being restored (a bad one is skipped). */
-function replay(doc: ContextDoc, record: Uint8Array): void {
-  try {
-    const r = decode(record) as unknown[];
-    if (!Array.isArray(r)) return;
-    const [kind, a, b, c] = r;
-    if (kind === LOG_DELTA && a instanceof Uint8Array) {
-      doc.merge(a, b instanceof Uint8Array ? b : undefined);
-    } else if (
-      kind === LOG_RANGE && typeof a === "string" && Number.isSafeInteger(b) &&
-      Number.isSafeInteger(c)
-    ) {
-      doc.joinRange(a, b as number, c as number);
-    } else if (kind === LOG_HEAD && a instanceof Uint8Array) {
-      doc.proveHead(a, b instanceof Uint8Array ? b : undefined);
-    }
-  } catch { /* a record that no longer applies: peers resend what matters */ }
 }
