@@ -26,6 +26,7 @@ import type {
 import type { ResolvedConfig } from "./config.ts";
 import { patchEd25519KeyCache } from "./_ed25519_cache.ts";
 import { patchYamuxWindowUpdates } from "./_yamux_window.ts";
+import { patchConsume } from "./_consume.ts";
 import type { WrittenFor } from "./_written_for.ts";
 
 /**
@@ -144,6 +145,7 @@ export async function buildLibp2p(
 ): Promise<MeshLibp2p> {
   patchBroadcastChannelUnref();
   patchYamuxWindowUpdates();
+  patchConsume();
   await patchEd25519KeyCache();
   const host = config.listenHost;
   const listen = host.includes(":")
