@@ -7,7 +7,7 @@ import {
   MAX_CACHED_PUBLIC_KEYS,
   patchEd25519KeyCache,
 } from "./_ed25519_cache.ts";
-import { assertWrittenFor } from "./_written_for.ts";
+import { assertWrittenFor } from "../tests/support/written_for.ts";
 
 Deno.test("the Ed25519 key cache was written for the installed @libp2p/crypto", async () => {
   await assertWrittenFor(ED25519_CACHE_WRITTEN_FOR);

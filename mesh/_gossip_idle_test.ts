@@ -4,7 +4,7 @@ import {
   GOSSIP_IDLE_WRITTEN_FOR,
   patchGossipIdle,
 } from "./_gossip_idle.ts";
-import { assertWrittenFor } from "./_written_for.ts";
+import { assertWrittenFor } from "../tests/support/written_for.ts";
 import { AviP2p, RUNTIME } from "./node.ts";
 
 Deno.test("gossip idle: the adjustment was written for the installed @libp2p/gossipsub", async () => {

@@ -8,7 +8,10 @@ import {
   INBOUND_REQUEST_TIMEOUT_MS,
   LIBP2P_ADJUSTMENTS_WRITTEN_FOR,
 } from "./_libp2p.ts";
-import { assertWrittenFor, installedVersion } from "./_written_for.ts";
+import {
+  assertWrittenFor,
+  installedVersion,
+} from "../tests/support/written_for.ts";
 
 for (const w of LIBP2P_ADJUSTMENTS_WRITTEN_FOR) {
   Deno.test(`libp2p adjustments: written for the installed ${w.name}`, async () => {

@@ -4,7 +4,7 @@ import {
   patchYamuxWindowUpdates,
   YAMUX_WINDOW_WRITTEN_FOR,
 } from "./_yamux_window.ts";
-import { assertWrittenFor } from "./_written_for.ts";
+import { assertWrittenFor } from "../tests/support/written_for.ts";
 
 const WINDOW = 256 * 1024;
 
