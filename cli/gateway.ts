@@ -192,6 +192,7 @@ export async function gateway(p: Parsed): Promise<number> {
       return {
         stats: () => ({
           bridge: bridge.stats(),
+          queues: bridge.tableSizes(),
           devices: { connected: bridge.devices().length },
         }),
         devices: () => bridge.devices(),

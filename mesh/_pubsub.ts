@@ -52,6 +52,10 @@ export class MeshPubSub {
   messagesDropped = 0;
   /** Inbound messages dropped because their signed author is not allowed. */
   messagesNotAllowed = 0;
+  /** Messages this node published (the application's, one per envelope). */
+  messagesPublished = 0;
+  /** Messages delivered to the application as `message` events. */
+  messagesReceived = 0;
   readonly #pubsub: GossipSub;
   readonly #o: MeshPubSubInit;
   readonly #userTopics = new Set<string>();
@@ -88,6 +92,7 @@ export class MeshPubSub {
       }
     }
     if (this.#userTopics.has(msg.topic)) {
+      this.messagesReceived++;
       this.#o.emit({ type: "message", from, topic: msg.topic, data: msg.data });
     }
   }
@@ -103,6 +108,7 @@ export class MeshPubSub {
     }
     for (const e of entries) {
       if (!this.#userTopics.has(e.topic)) continue;
+      this.messagesReceived++;
       this.#o.emit({ type: "message", from, topic: e.topic, data: e.data });
     }
   }
@@ -174,6 +180,7 @@ export class MeshPubSub {
       throw new TooLargeError("message", data.length, this.#o.maxMessageBytes);
     }
     const result = await this.#pubsub.publish(topic, data);
+    this.messagesPublished++;
     return result.recipients.length;
   }
 
@@ -204,6 +211,7 @@ export class MeshPubSub {
       );
     }
     const result = await this.#pubsub.publish(ENVELOPE_TOPIC, envelope);
+    this.messagesPublished += messages.length;
     return result.recipients.length;
   }
 

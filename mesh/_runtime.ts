@@ -281,6 +281,9 @@ export class MeshRuntime {
       redials: this.peers.redials,
       messagesDropped: this.pubsub.messagesDropped,
       messagesNotAllowed: this.pubsub.messagesNotAllowed,
+      messagesPublished: this.pubsub.messagesPublished,
+      messagesReceived: this.pubsub.messagesReceived,
+      streams: this.streams.counters(),
       context: this.context.stats(),
     };
   }

@@ -8,6 +8,7 @@
 
 import type { PeerId } from "../core/peer_id.ts";
 import type { ContextSyncStats } from "../context/sync.ts";
+import type { StreamServiceCounters } from "../streams/types.ts";
 
 /** Counters of a running node (see `AviP2p.stats()`). */
 export interface MeshStats {
@@ -40,6 +41,12 @@ export interface MeshStats {
    * `allowedPeers` (relayed by an allowed peer), on any topic.
    */
   messagesNotAllowed: number;
+  /** Messages this node published (each message of a batch counts). */
+  messagesPublished: number;
+  /** Messages delivered to the application as `message` events. */
+  messagesReceived: number;
+  /** The stream service's counters (open, refused, protocol errors, ...). */
+  streams: StreamServiceCounters;
   /** The shared context's counters (deltas sent, merged, rejected, ...). */
   context: ContextSyncStats;
 }

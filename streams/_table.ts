@@ -38,7 +38,7 @@ export class StreamTable {
   /** The final figures of the last closed streams. */
   readonly closedStats = new Map<StreamId, StreamStats>();
   /** Refused network input. */
-  readonly counters: StreamServiceCounters = {
+  readonly counters: Omit<StreamServiceCounters, "open"> = {
     protocolErrors: 0,
     refusedRequests: 0,
   };

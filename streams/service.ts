@@ -151,7 +151,7 @@ export class StreamService {
    * ```
    */
   counters(): StreamServiceCounters {
-    return { ...this.#table.counters };
+    return { ...this.#table.counters, open: this.#table.streams.size };
   }
 
   /**

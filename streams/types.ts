@@ -139,4 +139,6 @@ export interface StreamServiceCounters {
   protocolErrors: number;
   /** Incoming requests refused (limit, share, duplicate id, stopped). */
   refusedRequests: number;
+  /** Streams open or being opened now. */
+  open: number;
 }

@@ -267,6 +267,17 @@ Deno.test("avi: metrics answer in the Prometheus format and move with traffic; J
     const before = await read();
     assert.match(before.text, /^# TYPE avi_mesh_peers gauge$/m);
     assert.equal(before.get("avi_mesh_peers"), 1);
+    for (
+      const name of [
+        "avi_mesh_messages_published",
+        "avi_mesh_messages_received",
+        "avi_mesh_streams_open",
+        "avi_mesh_events_dropped",
+        "avi_context_rejected_forged",
+      ]
+    ) {
+      assert.ok(!Number.isNaN(before.get(name)), `${name} in the metrics`);
+    }
     const merged = before.get("avi_context_deltas_merged");
     await avi(["ctx", "set", "avi.x", "1", "--node", n.bUrl]);
     await until(
