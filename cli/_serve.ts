@@ -7,6 +7,8 @@
  */
 
 import type { AviP2p, AviP2pConfig } from "../mod.ts";
+import type { BridgeMesh } from "../bridge/mod.ts";
+import type { DashboardBridge, DashboardServer } from "../dashboard/mod.ts";
 import { CliError, flag, hostPort, int, type Parsed, str } from "./_args.ts";
 import { LocalAccess } from "./_access.ts";
 import { type ControlServer, serveControl } from "./_control.ts";
@@ -20,6 +22,8 @@ export interface Extension {
   stats(): Record<string, unknown>;
   /** Devices for `/api/devices`. */
   devices?(): unknown[];
+  /** The bridge, for the dashboard's device cards (`--http`). */
+  bridge?: DashboardBridge;
   /** Stops it (before the node). */
   close(): Promise<void>;
 }
@@ -47,18 +51,25 @@ export async function nodeConfig(
 }
 
 /**
- * Runs a node until SIGINT/SIGTERM: control endpoint, metrics, peer logs,
- * and `extend` (a gateway's bridge) on top.
+ * Runs a node until SIGINT/SIGTERM: control endpoint, metrics, the
+ * dashboard (`--http`), peer logs, and `extend` (a gateway's bridge) on top.
+ * `extend` gets the mesh to give a bridge: the node's handle, wrapped so
+ * that the dashboard sees what the bridge publishes when it is served.
  * @returns The exit status (0 after a clean stop).
  */
 export async function serveNode(
   p: Parsed,
   config: AviP2pConfig,
-  extend?: (node: AviP2p) => Promise<Extension>,
+  extend?: (node: AviP2p, mesh: BridgeMesh) => Promise<Extension>,
   defaults: { control?: string; token?: string; metrics?: string } = {},
 ): Promise<number> {
   const logger = log("node");
+  const http = str(p, "http");
+  const httpAt = http === undefined ? undefined : hostPort(http, "http");
   const { AviP2p } = await import("../mod.ts");
+  // Loaded only with --http.
+  const dash = httpAt ? await import("../dashboard/mod.ts") : undefined;
+  const tap = dash ? new dash.PublishTap() : undefined;
   const node = await AviP2p.start({
     ...config,
     onWarning: (m) => logger.warn(m),
@@ -68,6 +79,7 @@ export async function serveNode(
   let extension: Extension | undefined;
   let control: ControlServer | undefined;
   let metrics: { close(): Promise<void> } | undefined;
+  let dashboard: DashboardServer | undefined;
   const stopping = Promise.withResolvers<void>();
   const onSignal = () => stopping.resolve();
   Deno.addSignalListener("SIGINT", onSignal);
@@ -81,8 +93,8 @@ export async function serveNode(
     for (const a of node.listenAddresses) {
       logger.info("listening on {a}", { a });
     }
-    extension = await extend?.(node);
     const handle = node.handle();
+    extension = await extend?.(node, tap ? tap.wrap(handle) : handle);
     const connected = new Set<string>();
     const collect = () => {
       const { context, ...mesh } = node.stats();
@@ -115,6 +127,33 @@ export async function serveNode(
         },
       );
     }
+    if (dash && httpAt) {
+      const token = str(p, "token") ?? env("AVI_TOKEN") ?? defaults.token;
+      try {
+        dashboard = await dash.serveDashboard(node, {
+          ...httpAt,
+          token,
+          readOnly: flag(p, "read-only"),
+          bridge: extension?.bridge,
+          tap,
+          onError: (e) =>
+            logger.error("dashboard: {error}", { error: String(e) }),
+        });
+      } catch (e) {
+        throw new CliError(
+          `cannot serve the dashboard on ${http}: ${(e as Error).message}`,
+        );
+      }
+      logger.info("dashboard on {url}{note}", {
+        url: dashboard.url,
+        note: [
+          token === undefined && dashboard.token !== undefined
+            ? " (generated token)"
+            : "",
+          dashboard.readOnly ? " (read-only)" : "",
+        ].join(""),
+      });
+    }
     const m = str(p, "metrics") ?? defaults.metrics;
     if (m !== undefined) {
       const where = hostPort(m, "metrics");
@@ -143,6 +182,7 @@ export async function serveNode(
     if (Deno.build.os !== "windows") {
       Deno.removeSignalListener("SIGTERM", onSignal);
     }
+    await dashboard?.close().catch(() => {});
     await control?.close().catch(() => {});
     await metrics?.close().catch(() => {});
     await extension?.close().catch(() => {});

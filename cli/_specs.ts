@@ -87,12 +87,22 @@ export const SERVE_OPTIONS: Record<string, OptionSpec> = {
     type: "string",
     arg: "TOKEN",
     help:
-      "require this token on the control endpoint (default: AVI_TOKEN; needed off 127.0.0.1)",
+      "require this token on the control endpoint and the dashboard (default: AVI_TOKEN; needed off 127.0.0.1)",
   },
   metrics: {
     type: "string",
     arg: "HOST:PORT",
     help: "serve Prometheus metrics at http://HOST:PORT/metrics",
+  },
+  http: {
+    type: "string",
+    arg: "HOST:PORT",
+    help:
+      "serve the live web dashboard at http://HOST:PORT/ (off 127.0.0.1 it needs --token, or one is generated and printed)",
+  },
+  "read-only": {
+    type: "boolean",
+    help: "the dashboard shows, never changes (no context edits, no topics)",
   },
   ...MESH_OPTIONS,
 };

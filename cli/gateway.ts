@@ -167,10 +167,10 @@ export async function gateway(p: Parsed): Promise<number> {
   return await serveNode(
     p,
     node,
-    async (n): Promise<Extension> => {
+    async (_node, mesh): Promise<Extension> => {
       let bridge: EmbeddedBridge;
       try {
-        bridge = await EmbeddedBridge.start(n.handle(), config.bridge);
+        bridge = await EmbeddedBridge.start(mesh, config.bridge);
       } catch (e) {
         const field = (e as { field?: unknown }).field;
         if ((e as Error).name === "ConfigError" && typeof field === "string") {
@@ -196,6 +196,7 @@ export async function gateway(p: Parsed): Promise<number> {
           devices: { connected: bridge.devices().length },
         }),
         devices: () => bridge.devices(),
+        bridge,
         async close() {
           watch.close();
           await bridge.close();

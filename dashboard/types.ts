@@ -1,0 +1,238 @@
+/**
+ * The shapes the dashboard's JSON API and event stream carry: a full
+ * {@linkcode DashboardSnapshot} when a page connects (and `GET /api/state`),
+ * then one {@linkcode DashboardUpdate} per tick with what changed.
+ *
+ * @module
+ */
+
+import type { JsonObject, JsonValue } from "../mod.ts";
+
+/**
+ * Counters by name: numbers, and groups of counters.
+ *
+ * @example
+ * ```ts
+ * import type { Counters } from "@avi/p2p/dashboard";
+ * const c: Counters = { eventsEmitted: 3, context: { deltasMerged: 1 } };
+ * ```
+ */
+export type Counters = { [name: string]: number | Counters };
+
+/** The node serving the dashboard. */
+export interface SelfView {
+  /** Its peer id. */
+  peerId: string;
+  /** Its node name. */
+  name: string;
+  /** The multiaddrs it listens on. */
+  listenAddresses: string[];
+  /** Whether it runs a bridge (device cards). */
+  gateway: boolean;
+  /** Whether the page may change anything (context edits, watched topics). */
+  readOnly: boolean;
+  /** When the dashboard started, ms since the Unix epoch. */
+  startedAt: number;
+}
+
+/** A peer in view of this node. */
+export interface PeerView {
+  /** Its peer id. */
+  peerId: string;
+  /** Its node name (Identify agent version), once known. */
+  name?: string;
+  /** Its known listen addresses. */
+  addresses: string[];
+  /** The remote address of the connection, while connected. */
+  remoteAddress?: string;
+  /** Whether a connection to it is open now. */
+  connected: boolean;
+  /** The last round-trip time measured, ms. */
+  rttMs?: number;
+  /** When `connected` last changed, ms since the Unix epoch. */
+  since: number;
+}
+
+/** The last button press of a device. */
+export interface PressView {
+  /** When the gateway published it, ms since the Unix epoch. */
+  ts: number;
+  /** The button. */
+  buttonId?: number;
+  /** `single`, `double` or `long`. */
+  type?: string;
+}
+
+/** A device of the gateway, online or seen since the dashboard started. */
+export interface DeviceView {
+  /** The device id. */
+  deviceId: string;
+  /** Whether it has a session now. */
+  online: boolean;
+  /** Its last source, `"address:port"`. */
+  address: string;
+  /** Its session id. */
+  sessionId: number;
+  /** When its session began, ms since the Unix epoch. */
+  connectedAt: number;
+  /** When its last authenticated frame came, ms since the Unix epoch. */
+  lastSeen: number;
+  /** Its subscriptions. */
+  subscriptions: string[];
+  /** Whether it announced that it sleeps. */
+  sleeping: boolean;
+  /** Messages waiting for it. */
+  queued: number;
+  /** Why its last session ended (`timeout`, `disconnected`, ...). */
+  goneReason?: string;
+  /** Messages published for it since the dashboard started. */
+  events: number;
+  /** Button presses since the dashboard started. */
+  presses: number;
+  /** Its last button press. */
+  lastPress?: PressView;
+}
+
+/** One pub/sub message, received or published by this node. */
+export interface MessageView {
+  /** Its order among the messages the dashboard saw (from 1). */
+  seq: number;
+  /** When, ms since the Unix epoch. */
+  ts: number;
+  /** Its signed author (this node's id for what it published). */
+  from: string;
+  /** Its topic. */
+  topic: string;
+  /** The payload's full length in bytes. */
+  size: number;
+  /** Base64 of the payload's first bytes (at most 512). */
+  data: string;
+  /** Whether this node published it (a bridge's device event). */
+  mine: boolean;
+}
+
+/** An open (or lately closed) stream of this node. */
+export interface StreamView {
+  /** The stream id. */
+  id: string;
+  /** The other end. */
+  peer: string;
+  /** `reliable` or `realtime`. */
+  mode: string;
+  /** `outbound` (this node asked) or `inbound`. */
+  direction: string;
+  /** `pending`, `open` or `closed`. */
+  state: string;
+  /** Frames sent. */
+  framesSent: number;
+  /** Frames received. */
+  framesReceived: number;
+  /** Frames lost (gaps in the peer's numbering). */
+  lost: number;
+  /** Frames dropped from this node's bounded queues. */
+  dropped: number;
+  /** Interarrival jitter, ms. */
+  jitterMs: number;
+  /** One-way latency estimate, ms. */
+  latencyMs: number;
+}
+
+/** Who last wrote a context path, as far as this dashboard saw. */
+export interface WriteView {
+  /** The writer's peer id. */
+  by: string;
+  /** When this node applied it, ms since the Unix epoch. */
+  at: number;
+}
+
+/** Messages per second, one count per second up to `end`. */
+export interface RateView {
+  /** The last second counted (whole seconds since the Unix epoch). */
+  end: number;
+  /** Messages received from the mesh, per second, oldest first. */
+  in: number[];
+  /** Messages this node published (device events), per second. */
+  out: number[];
+}
+
+/** What was lost on the way to the page, counted since the start. */
+export interface LagView {
+  /** Node events the dashboard missed because it fell behind the node. */
+  nodeEvents: number;
+  /** Bridge events it missed. */
+  bridgeEvents: number;
+  /** Messages received faster than a tick could carry (not sent to pages). */
+  messagesSkipped: number;
+}
+
+/** The counters of the node and its bridge. */
+export interface StatsView {
+  /** The node's counters (`AviP2p.stats()`). */
+  mesh: Counters;
+  /** The bridge's counters (`EmbeddedBridge.stats()`), on a gateway. */
+  bridge?: Counters;
+}
+
+/** Everything the page shows, at once. */
+export interface DashboardSnapshot {
+  /** This node. */
+  self: SelfView;
+  /** The server's clock, ms since the Unix epoch. */
+  now: number;
+  /** The peers in view (connected, or seen since the start). */
+  peers: PeerView[];
+  /** The gateway's devices (empty on a plain node). */
+  devices: DeviceView[];
+  /** The shared context, as merged on this node. */
+  context: JsonObject;
+  /** Who wrote each changed path, by dotted path. */
+  writes: Record<string, WriteView>;
+  /** The latest messages, oldest first. */
+  messages: MessageView[];
+  /** Topics the dashboard subscribed the node to. */
+  watched: string[];
+  /** Open and lately closed streams. */
+  streams: StreamView[];
+  /** Counters. */
+  stats: StatsView;
+  /** Messages per second over the last minutes. */
+  rate: RateView;
+  /** What was lost on the way. */
+  lag: LagView;
+  /**
+   * On a snapshot sent because this page fell behind: how many updates it
+   * missed (the server dropped them rather than buffer them).
+   */
+  droppedUpdates?: number;
+}
+
+/** What changed since the previous update; absent fields did not change. */
+export interface DashboardUpdate {
+  /** The server's clock, ms since the Unix epoch. */
+  now: number;
+  /** Peers that changed or appeared. */
+  peers?: PeerView[];
+  /** Peers no longer shown. */
+  peersGone?: string[];
+  /** Devices that changed or appeared. */
+  devices?: DeviceView[];
+  /**
+   * Context changes: `set` lists `[path, value]` (`null`: deleted); `full`
+   * replaces the whole document (after many changes at once).
+   */
+  context?: { set?: [string, JsonValue | null][]; full?: JsonObject };
+  /** Writers of the changed paths. */
+  writes?: Record<string, WriteView>;
+  /** New messages, oldest first. */
+  messages?: MessageView[];
+  /** Topics the dashboard subscribed the node to. */
+  watched?: string[];
+  /** Every open and lately closed stream. */
+  streams?: StreamView[];
+  /** Counters. */
+  stats?: StatsView;
+  /** Seconds completed since the previous update. */
+  rate?: RateView;
+  /** What was lost on the way. */
+  lag?: LagView;
+}
