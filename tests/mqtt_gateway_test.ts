@@ -5,7 +5,7 @@
  * a second mesh node.
  */
 import assert from "node:assert/strict";
-import { type EmbeddedBridge } from "../bridge/mod.ts";
+import type { EmbeddedBridge } from "../bridge/mod.ts";
 import type { AviEvent, MessageEvent } from "../mod.ts";
 import type { AviP2p } from "../mesh/mod.ts";
 import { MqttBridge, type MqttBridgeOptions } from "../mqtt/mod.ts";
