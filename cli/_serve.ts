@@ -147,6 +147,9 @@ export async function serveNode(
       logger.info("dashboard on {url}{note}", {
         url: dashboard.url,
         note: [
+          httpAt.hostname === "0.0.0.0" || httpAt.hostname === "::"
+            ? " (on every address)"
+            : "",
           token === undefined && dashboard.token !== undefined
             ? " (generated token)"
             : "",
