@@ -1,8 +1,8 @@
 /**
  * The gateway's config file (`avi-gateway.toml`, or JSON with the same
  * shape): the node, the bridge (every `BridgeOptions` field by its name),
- * the device table inline and/or in a key file, the control endpoint and the
- * metrics. A mistake names the file and line.
+ * the device table inline and/or in a key file, the control endpoint, the
+ * metrics and the MQTT bridge. A mistake names the file and line.
  *
  * @module
  */
@@ -15,6 +15,7 @@ import {
   loadDeviceKeys,
   parseDeviceTable,
 } from "../bridge/mod.ts";
+import type { MqttBridgeOptions } from "../mqtt/mod.ts";
 import { CliError } from "./_args.ts";
 
 export { DEFAULT_CONFIG } from "./_constants.ts";
@@ -33,7 +34,33 @@ export interface GatewayConfig {
   control?: { listen?: string; token?: string };
   /** `[metrics] listen`. */
   metrics?: { listen?: string };
+  /** `[mqtt]`: the MQTT bridge's settings (`url` may come from `--mqtt`). */
+  mqtt?: MqttSettings;
 }
+
+/** The `[mqtt]` section, read: `MqttBridgeOptions` fields, files read. */
+export type MqttSettings = Omit<Partial<MqttBridgeOptions>, "onLog">;
+
+/** `[mqtt]` keys → `MqttBridgeOptions` fields (files: read into the field). */
+const MQTT_KEYS: Record<string, string> = {
+  url: "url",
+  username: "username",
+  password: "password",
+  password_file: "password",
+  ca_file: "ca",
+  cert_file: "cert",
+  key_file: "key",
+  insecure: "insecure",
+  client_id: "clientId",
+  protocol_version: "protocolVersion",
+  node_id: "nodeId",
+  name: "nodeName",
+  discovery_prefix: "discoveryPrefix",
+  base_topic: "baseTopic",
+  mirror: "mirror",
+  mirror_prefix: "mirrorPrefix",
+  context: "context",
+};
 
 /** A sample config, written by `avi gateway --init`. */
 export const SAMPLE_CONFIG =
@@ -74,6 +101,15 @@ listen = "127.0.0.1:7357"
 
 # [metrics]
 # listen = "127.0.0.1:9464"
+
+# [mqtt]                       # Home Assistant / MQTT (or: avi gateway --mqtt URL)
+# url = "mqtt://192.168.1.2:1883"   # mqtts://host:8883 for TLS
+# username = "avi"
+# password_file = "mqtt.password"
+# ca_file = "ca.pem"             # a CA to trust for mqtts:// (PEM)
+# node_id = "gateway"            # in topics and unique ids (default: from the peer id)
+# mirror = ["home/#"]            # mesh topics mirrored under avi/... both ways
+# context = ["avi.device.audio.volume", "avi.lights.*"]
 `;
 
 const NODE_KEYS: Record<string, keyof AviP2pConfig | "mesh_key_file"> = {
@@ -167,6 +203,7 @@ export async function loadGatewayConfig(path: string): Promise<GatewayConfig> {
     "devices",
     "control",
     "metrics",
+    "mqtt",
   ];
   for (const k of Object.keys(raw)) {
     if (!known.includes(k)) {
@@ -252,7 +289,52 @@ export async function loadGatewayConfig(path: string): Promise<GatewayConfig> {
   for (const k of Object.keys(metrics)) {
     if (k !== "listen") bad("metrics", k, "is not a setting (listen)");
   }
-  return { path, node, bridge, devicesFile, control, metrics };
+  // [mqtt]
+  let mqtt: MqttSettings | undefined;
+  if (raw.mqtt !== undefined) {
+    const m: Record<string, unknown> = {};
+    const tls: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(table("mqtt"))) {
+      const field = MQTT_KEYS[k];
+      if (!field) {
+        bad(
+          "mqtt",
+          k,
+          `is not an MQTT setting (known: ${
+            Object.keys(MQTT_KEYS).join(", ")
+          })`,
+        );
+      }
+      if (k.endsWith("_file")) {
+        if (typeof v !== "string") bad("mqtt", k, "must be a file name");
+        let text = "";
+        try {
+          text = await Deno.readTextFile(resolvePath(path, v as string));
+        } catch (e) {
+          bad("mqtt", k, `cannot be read: ${(e as Error).message}`);
+        }
+        if (k === "password_file") m.password = text.trim();
+        else tls[field] = text;
+      } else if (k === "insecure") {
+        if (typeof v !== "boolean") bad("mqtt", k, "must be true or false");
+        tls.rejectUnauthorized = !v;
+      } else if (k === "mirror" || k === "context") {
+        if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
+          bad("mqtt", k, "must be a list of strings");
+        }
+        m[field] = v;
+      } else if (k === "protocol_version") {
+        if (v !== 4 && v !== 5) bad("mqtt", k, "must be 4 (3.1.1) or 5");
+        m[field] = v;
+      } else {
+        if (typeof v !== "string") bad("mqtt", k, "must be a string");
+        m[field] = v;
+      }
+    }
+    if (Object.keys(tls).length > 0) m.tls = tls;
+    mqtt = m as MqttSettings;
+  }
+  return { path, node, bridge, devicesFile, control, metrics, mqtt };
 }
 
 /** The line (`file:line`) of a bridge option, to name it in an error. */

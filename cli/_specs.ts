@@ -138,10 +138,16 @@ export const GATEWAY: CommandSpec = {
       type: "boolean",
       help: "write a sample config (not over an existing file)",
     },
+    mqtt: {
+      type: "string",
+      arg: "URL",
+      help:
+        "bridge to an MQTT broker with Home Assistant discovery: mqtt://host:1883 or mqtts://host:8883 (default: the file's [mqtt] url)",
+    },
     ...SERVE_OPTIONS,
   },
-  notes: `Command-line options override the file's [node], [control] and
-[metrics]. The device table ([devices] and devices_file) reloads when either
+  notes: `Command-line options override the file's [node], [control],
+[metrics] and [mqtt] url. The device table ([devices] and devices_file) reloads when either
 file changes: an added device may connect at once, a removed or re-keyed
 device's session ends. A malformed file keeps the last good table and the log
 names the line. Exit status: 0 after Ctrl-C; 1 when it cannot start (the

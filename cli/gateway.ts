@@ -6,6 +6,8 @@
  */
 
 import { type BridgeEvent, EmbeddedBridge } from "../bridge/mod.ts";
+import type { AviP2p } from "../mod.ts";
+import type { MqttBridge } from "../mqtt/mod.ts";
 import { CliError, flag, type Parsed, str } from "./_args.ts";
 import {
   bridgeOptionLine,
@@ -93,6 +95,7 @@ async function logEvents(bridge: EmbeddedBridge): Promise<void> {
 function watchTable(
   config: GatewayConfig,
   bridge: EmbeddedBridge,
+  mqtt?: MqttBridge,
 ): { close(): void } {
   const logger = log("gateway");
   // watchFs reports real, absolute paths: resolve the files' directories.
@@ -112,6 +115,7 @@ function watchTable(
     try {
       const next = await loadGatewayConfig(config.path);
       const c = bridge.setDevices(next.bridge.devices);
+      mqtt?.setDevices(Object.keys(next.bridge.devices));
       if (c.added.length + c.removed.length + c.changed.length > 0) {
         logger.info(
           "device table reloaded: added {added}, removed {removed}, changed {changed}",
@@ -147,6 +151,45 @@ function watchTable(
   };
 }
 
+/**
+ * Starts the MQTT bridge when `--mqtt URL` or the config's `[mqtt] url`
+ * asks for it (its code is loaded only then).
+ */
+async function startMqtt(
+  p: Parsed,
+  config: GatewayConfig,
+  node: AviP2p,
+  path: string,
+): Promise<MqttBridge | undefined> {
+  const url = str(p, "mqtt") ?? config.mqtt?.url;
+  if (url === undefined) return undefined;
+  const logger = log("mqtt");
+  const { MqttBridge } = await import("../mqtt/mod.ts");
+  try {
+    const mqtt = await MqttBridge.start(
+      node.handle(),
+      {
+        nodeName: node.nodeName,
+        ...config.mqtt,
+        url,
+        devices: Object.keys(config.bridge.devices),
+        onLog: (level, message) =>
+          level === "info"
+            ? logger.info("{message}", { message })
+            : logger.warn("{message}", { message }),
+      },
+    );
+    logger.info("mqtt bridge to {url} as {id}", {
+      url: url.replace(/\/\/[^@/]*@/, "//"),
+      id: mqtt.nodeId,
+    });
+    return mqtt;
+  } catch (e) {
+    const where = str(p, "mqtt") !== undefined ? "--mqtt" : `${path} [mqtt]`;
+    throw new CliError(`${where}: ${(e as Error).message}`);
+  }
+}
+
 /** Runs `avi gateway`. */
 export async function gateway(p: Parsed): Promise<number> {
   const path = str(p, "config") ?? DEFAULT_CONFIG;
@@ -167,11 +210,16 @@ export async function gateway(p: Parsed): Promise<number> {
   return await serveNode(
     p,
     node,
-    async (_node, mesh): Promise<Extension> => {
+    async (node, mesh): Promise<Extension> => {
+      const mqtt = await startMqtt(p, config, node, path);
       let bridge: EmbeddedBridge;
       try {
-        bridge = await EmbeddedBridge.start(mesh, config.bridge);
+        bridge = await EmbeddedBridge.start(
+          mqtt ? mqtt.wrap(mesh) : mesh,
+          config.bridge,
+        );
       } catch (e) {
+        await mqtt?.close();
         const field = (e as { field?: unknown }).field;
         if ((e as Error).name === "ConfigError" && typeof field === "string") {
           throw new CliError(
@@ -187,19 +235,22 @@ export async function gateway(p: Parsed): Promise<number> {
         port: bridge.port,
         n: Object.keys(config.bridge.devices).length,
       });
+      mqtt?.attachGateway(bridge);
       const logging = logEvents(bridge);
-      const watch = watchTable(config, bridge);
+      const watch = watchTable(config, bridge, mqtt);
       return {
         stats: () => ({
           bridge: bridge.stats(),
           queues: bridge.tableSizes(),
           devices: { connected: bridge.devices().length },
+          ...(mqtt ? { mqtt: mqtt.stats() } : {}),
         }),
         devices: () => bridge.devices(),
         bridge,
         async close() {
           watch.close();
           await bridge.close();
+          await mqtt?.close();
           await logging.catch(() => {});
         },
       };

@@ -16,7 +16,7 @@ import type {
   MqttClient,
 } from "mqtt";
 import type { BridgeEvent, BridgeMesh, DeviceInfo } from "../bridge/mod.ts";
-import type { AviEvent, JsonObject, JsonValue } from "../mod.ts";
+import type { AviEvent, JsonObject, JsonValue, PeerId } from "../mod.ts";
 import {
   commandValue,
   type ContextEntity,
@@ -143,17 +143,12 @@ function fingerprint(topic: string, data: Uint8Array): string {
  * ```
  */
 export class MqttBridge {
-  /**
-   * The node's handle for `EmbeddedBridge.start` when both bridges run on
-   * this node: through it the MQTT bridge sees what the gateway's devices
-   * publish, and the devices get what MQTT sends into the mesh.
-   */
-  readonly mesh: BridgeMesh;
   readonly #o: ResolvedMqttOptions;
   readonly #handle: MqttMesh;
   readonly #disc: Discovery;
   readonly #topics: Topics;
-  readonly #tap: MeshTap;
+  readonly #taps = new Set<MeshTap>();
+  #mesh: BridgeMesh | undefined;
   #client: MqttClient | undefined;
   #connected = false;
   #closed = false;
@@ -201,8 +196,33 @@ export class MqttBridge {
     this.#topics = this.#disc.topics;
     this.#states = new LatestPerTopic(o.maxStates);
     this.#table = o.devices ? new Set(o.devices) : undefined;
-    this.#tap = tapMesh(handle, (t, d) => this.#fromGateway(t, d));
-    this.mesh = this.#tap.mesh;
+  }
+
+  /**
+   * The node's handle for `EmbeddedBridge.start` when both bridges run on
+   * this node: through it the MQTT bridge sees what the gateway's devices
+   * publish, and the devices get what MQTT sends into the mesh.
+   */
+  get mesh(): BridgeMesh {
+    this.#mesh ??= this.wrap(this.#handle);
+    return this.#mesh;
+  }
+
+  /**
+   * Like {@linkcode mesh}, around something that already wraps the node's
+   * handle (another observer of what the UDP bridge publishes).
+   *
+   * @param inner The node's handle, or a wrapper of it.
+   * @returns The handle to give `EmbeddedBridge.start`.
+   */
+  wrap(inner: BridgeMesh): BridgeMesh {
+    const tap = tapMesh(
+      inner,
+      this.#handle.peerId as PeerId,
+      (t, d) => this.#fromGateway(t, d),
+    );
+    this.#taps.add(tap);
+    return tap.mesh;
   }
 
   /**
@@ -234,6 +254,16 @@ export class MqttBridge {
       throw e;
     }
     return b;
+  }
+
+  /** This node's id in topics and unique ids. */
+  get nodeId(): string {
+    return this.#o.nodeId;
+  }
+
+  /** Where the state, command and availability topics live. */
+  get baseTopic(): string {
+    return this.#o.baseTopic;
   }
 
   /** Whether the broker connection is up now. */
@@ -287,7 +317,8 @@ export class MqttBridge {
    * key table loses its entities. Sensor readings and button presses come
    * through {@linkcode mesh} from then on.
    *
-   * @param gateway The `EmbeddedBridge`.
+   * @param gateway The `EmbeddedBridge` (started with {@linkcode mesh}, or
+   * a handle from {@linkcode wrap}).
    * @example
    * ```ts ignore
    * const bridge = await EmbeddedBridge.start(mqtt.mesh, { udpPort: 8888, devices });
@@ -637,7 +668,7 @@ export class MqttBridge {
     this.#stats.mirroredIn++;
     // This node never gets its own mesh message: its gateway's devices get
     // it through the tap.
-    this.#tap.inject(meshTopic, copy);
+    for (const tap of this.#taps) tap.inject(meshTopic, copy);
   }
 
   // ---- publishing --------------------------------------------------------------

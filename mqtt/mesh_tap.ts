@@ -1,6 +1,7 @@
 /**
  * The node handle as the UDP bridge sees it when the MQTT bridge runs on
- * the same node: every call goes to the handle, and
+ * the same node: every call goes to the handle (or to what already wraps
+ * it), and
  *
  * - what the UDP bridge publishes (device events, device publishes) is
  *   also handed to the MQTT bridge once the mesh accepted it (a node never
@@ -141,14 +142,16 @@ export interface MeshTap {
 }
 
 /**
- * Wraps a handle.
+ * Wraps a handle (or another wrapper of it).
  *
- * @param inner The node's handle.
+ * @param inner The node's handle, or what wraps it.
+ * @param self This node's peer id (the author of injected messages).
  * @param published Called with each message published through the tap,
  * once the mesh accepted it.
  */
 export function tapMesh(
-  inner: MqttMesh,
+  inner: BridgeMesh,
+  self: PeerId,
   published: (topic: string, data: Uint8Array) => void,
 ): MeshTap {
   const consumers = new Set<TapEvents>();
@@ -168,9 +171,9 @@ export function tapMesh(
       consumers.add(c);
       return c;
     },
-    updateContext: (p) => inner.updateContext(p),
-    getContext: (p) => inner.getContext(p),
   };
+  if (inner.updateContext) mesh.updateContext = (p) => inner.updateContext!(p);
+  if (inner.getContext) mesh.getContext = (p) => inner.getContext!(p);
   if (inner.subscriptions) mesh.subscriptions = () => inner.subscriptions!();
   if (inner.publishBatch) {
     mesh.publishBatch = async (messages) => {
@@ -189,12 +192,7 @@ export function tapMesh(
   return {
     mesh,
     inject(topic, data) {
-      const ev: AviEvent = {
-        type: "message",
-        from: inner.peerId as PeerId,
-        topic,
-        data,
-      };
+      const ev: AviEvent = { type: "message", from: self, topic, data };
       for (const c of consumers) c.push(ev);
     },
   };

@@ -88,6 +88,10 @@ export class Mosquitto {
       `per_listener_settings false`,
       `allow_anonymous ${options.users ? "false" : "true"}`,
     ];
+    // Started as root, mosquitto becomes the user "mosquitto", who cannot
+    // read the temporary directory: stay root (as another user it stays
+    // that user anyway).
+    if (Deno.uid() === 0) lines.push("user root");
     if (options.users) {
       const file = `${dir}/passwd`;
       await Deno.writeTextFile(file, "");
