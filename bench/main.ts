@@ -14,6 +14,7 @@ const AREAS = [
   "bridge",
   "xs",
   "cli",
+  "mqtt",
 ];
 
 const wanted = Deno.args.length > 0 ? Deno.args : AREAS;

@@ -451,7 +451,8 @@ export class MqttBridge {
     }
     const t = this.#topics.sensorState(d.id, name);
     d.states.add(t);
-    this.#setState(t, data);
+    // Every reading is published, even one equal to the last.
+    this.#setState(t, data, true);
   }
 
   #buttonPress(d: DeviceRecord, data: Uint8Array | string): void {
@@ -685,10 +686,17 @@ export class MqttBridge {
     return true;
   }
 
-  /** A retained state: kept (latest wins) and published when connected. */
-  #setState(topic: string, payload: Uint8Array | string): void {
+  /**
+   * A retained state: kept (latest wins) and published when connected
+   * (unless it equals the one kept, without `always`).
+   */
+  #setState(
+    topic: string,
+    payload: Uint8Array | string,
+    always = false,
+  ): void {
     this.#removals.delete(topic);
-    if (!this.#states.set(topic, payload)) return;
+    if (!this.#states.set(topic, payload) && !always) return;
     this.#publish(topic, payload, { qos: 0, retain: true });
   }
 
@@ -777,6 +785,9 @@ export class MqttBridge {
       if (this.#client !== client) return;
       this.#attempt = 0;
       this.#connected = true;
+      // Small messages leave at once (no Nagle delay on a TCP stream).
+      (client.stream as { setNoDelay?: (on: boolean) => void })
+        .setNoDelay?.(true);
       this.#stats.connects++;
       o.onLog("info", `mqtt: connected to ${redact(o.url)}`);
       this.#onConnect(client);

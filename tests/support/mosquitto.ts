@@ -85,7 +85,8 @@ export class Mosquitto {
       "log_dest stderr",
       "log_type error",
       "log_type warning",
-      `per_listener_settings false`,
+      "per_listener_settings false",
+      "set_tcp_nodelay true",
       `allow_anonymous ${options.users ? "false" : "true"}`,
     ];
     // Started as root, mosquitto becomes the user "mosquitto", who cannot
