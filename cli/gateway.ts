@@ -243,7 +243,9 @@ export async function gateway(p: Parsed): Promise<number> {
           bridge: bridge.stats(),
           queues: bridge.tableSizes(),
           devices: { connected: bridge.devices().length },
-          ...(mqtt ? { mqtt: mqtt.stats() } : {}),
+          ...(mqtt
+            ? { mqtt: { ...mqtt.stats(), connected: mqtt.connected ? 1 : 0 } }
+            : {}),
         }),
         devices: () => bridge.devices(),
         bridge,
