@@ -15,6 +15,7 @@ const AREAS = [
   "xs",
   "cli",
   "mqtt",
+  "dashboard",
 ];
 
 const wanted = Deno.args.length > 0 ? Deno.args : AREAS;

@@ -42,7 +42,7 @@ export const BOUNDS = {
   /** Messages kept for a page that connects. */
   messages: 500,
   /** Messages sent to pages per tick (the rest are counted, not sent). */
-  messagesPerTick: 200,
+  messagesPerTick: 100,
   /** Payload bytes kept per message. */
   payloadBytes: 512,
   /** Context paths whose writer is remembered. */

@@ -102,7 +102,7 @@ function Banners({ state, conn }) {
   }
   if (lag.messagesSkipped > 0) {
     items.push(
-      `${lag.messagesSkipped} message(s) came too fast to show (the log shows at most 200 per update).`,
+      `${lag.messagesSkipped} message(s) came too fast to show (the node sends at most 100 per update, 4 updates a second).`,
     );
   }
   return items.length === 0
