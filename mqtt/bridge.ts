@@ -1,32 +1,17 @@
 /**
  * `MqttBridge`: the mesh and its devices in an MQTT broker, the way Home
  * Assistant discovers them. See mqtt/mod.ts for what it does; this file is
- * the running part: the broker connection (reconnection with backoff), the
- * state cache, device events, context entities and topic mirroring.
+ * the running part: device events and availability, context entities and
+ * topic mirroring, over the broker link of mqtt/broker_link.ts.
  *
  * @module
  */
 
-import { Buffer } from "node:buffer";
-import mqtt from "mqtt";
-import type {
-  IClientOptions,
-  IClientPublishOptions,
-  IPublishPacket,
-  MqttClient,
-} from "mqtt";
+import type { Buffer } from "node:buffer";
+import type { IPublishPacket } from "mqtt";
 import type { BridgeEvent, BridgeMesh, DeviceInfo } from "../bridge/mod.ts";
-import type { AviEvent, JsonObject, JsonValue, PeerId } from "../mod.ts";
-import {
-  commandValue,
-  type ContextEntity,
-  entitiesIn,
-  entityFields,
-  patchAt,
-  statePayload,
-  touches,
-  valueAt,
-} from "./context_entities.ts";
+import type { AviEvent, JsonObject, PeerId } from "../mod.ts";
+import { touches, valueAt } from "./context_entities.ts";
 import {
   type Announcement,
   Discovery,
@@ -34,7 +19,10 @@ import {
   sensorKindOf,
   type Topics,
 } from "./discovery.ts";
-import { LatestPerTopic } from "./latest_queue.ts";
+import { BrokerLink } from "./broker_link.ts";
+import type { MqttBridgeStats } from "./stats.ts";
+import { ContextExposure } from "./context_exposure.ts";
+import { Mirror } from "./mirror.ts";
 import { type MeshTap, type MqttMesh, tapMesh } from "./mesh_tap.ts";
 import {
   type MqttBridgeOptions,
@@ -51,42 +39,6 @@ export interface GatewaySource {
   devices(): DeviceInfo[];
 }
 
-/** Counters of an {@linkcode MqttBridge}. */
-export interface MqttBridgeStats {
-  /** Connected to the broker now. */
-  connected: boolean;
-  /** Connections made (the first and every reconnection). */
-  connects: number;
-  /** Connections lost. */
-  disconnects: number;
-  /** Messages handed to the broker connection. */
-  published: number;
-  /** Discovery configs announced now. */
-  discoveryTopics: number;
-  /** State topics held for republishing (latest value each). */
-  states: number;
-  /** State topics forgotten because `maxStates` was reached. */
-  statesDropped: number;
-  /** Button events and mirrored messages dropped while the broker was down. */
-  eventsDropped: number;
-  /** Commands from MQTT applied to the shared context. */
-  commands: number;
-  /** Commands refused (malformed, or the context refused the change). */
-  commandsRefused: number;
-  /** Mesh messages mirrored to MQTT. */
-  mirroredOut: number;
-  /** MQTT messages mirrored to the mesh. */
-  mirroredIn: number;
-  /** Mirrored messages refused (a topic MQTT cannot carry, or the mesh refused it). */
-  mirrorRefused: number;
-  /** MQTT messages not mirrored back because they came from a mesh. */
-  echoesSuppressed: number;
-  /** Re-announcements asked for by Home Assistant's birth message. */
-  reannounces: number;
-  /** Mesh events this bridge missed because it fell behind the node. */
-  meshLagged: number;
-}
-
 interface DeviceRecord {
   id: string;
   sensors: Map<string, SensorKind>;
@@ -95,7 +47,6 @@ interface DeviceRecord {
   states: Set<string>;
 }
 
-const MESH_ORIGIN = "avi-origin";
 const td = new TextDecoder();
 
 function parseJson(data: Uint8Array | string): unknown {
@@ -104,21 +55,6 @@ function parseJson(data: Uint8Array | string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function toBuffer(p: Uint8Array | string): Buffer | string {
-  return typeof p === "string"
-    ? p
-    : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-}
-
-/** A short fingerprint of a message (MQTT 3.1.1 echo recognition). */
-function fingerprint(topic: string, data: Uint8Array): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < data.length; i++) {
-    h = Math.imul(h ^ data[i], 0x01000193);
-  }
-  return `${topic}\u0000${data.length}:${h >>> 0}`;
 }
 
 /**
@@ -149,37 +85,19 @@ export class MqttBridge {
   readonly #topics: Topics;
   readonly #taps = new Set<MeshTap>();
   #mesh: BridgeMesh | undefined;
-  #client: MqttClient | undefined;
-  #connected = false;
+  readonly #link: BrokerLink;
   #closed = false;
-  #attempt = 0;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #birthTimer: ReturnType<typeof setTimeout> | undefined;
-  #lastError = "";
-  readonly #discovery = new Map<string, string>();
-  readonly #removals = new Set<string>();
-  readonly #states: LatestPerTopic;
   readonly #devices = new Map<string, DeviceRecord>();
   #table: Set<string> | undefined;
   #gatewayAttached = false;
-  readonly #ctx = new Map<string, { entity: ContextEntity; topic: string }>();
-  readonly #commands = new Map<string, string>();
+  readonly #ctx: ContextExposure;
   readonly #meshSubscribed = new Set<string>();
   #meshEvents: AsyncIterableIterator<AviEvent> | undefined;
   #gatewayEvents: AsyncIterableIterator<BridgeEvent> | undefined;
   readonly #loops: Promise<void>[] = [];
-  readonly #echo = new Map<string, number>();
+  readonly #mirror: Mirror;
   readonly #stats = {
-    connects: 0,
-    disconnects: 0,
-    published: 0,
-    eventsDropped: 0,
-    commands: 0,
-    commandsRefused: 0,
-    mirroredOut: 0,
-    mirroredIn: 0,
-    mirrorRefused: 0,
-    echoesSuppressed: 0,
     reannounces: 0,
     meshLagged: 0,
   };
@@ -194,7 +112,23 @@ export class MqttBridge {
       baseTopic: o.baseTopic,
     });
     this.#topics = this.#disc.topics;
-    this.#states = new LatestPerTopic(o.maxStates);
+    this.#link = new BrokerLink(o, this.#topics.status, {
+      subscriptions: () => this.#subscriptions(),
+      message: (t, p, k) => this.#onMessage(t, p, k),
+    });
+    this.#ctx = new ContextExposure(
+      o,
+      this.#disc,
+      this.#link,
+      (p) => handle.updateContext(p),
+    );
+    this.#mirror = new Mirror(o, {
+      toBroker: (t, d, opts) => this.#link.event(t, d, opts),
+      toMesh: (t, d) => this.#handle.publish(t, d),
+      toLocalDevices: (t, d) => {
+        for (const tap of this.#taps) tap.inject(t, d);
+      },
+    });
     this.#table = o.devices ? new Set(o.devices) : undefined;
   }
 
@@ -268,17 +202,20 @@ export class MqttBridge {
 
   /** Whether the broker connection is up now. */
   get connected(): boolean {
-    return this.#connected;
+    return this.#link.connected;
   }
 
   /** A snapshot of the counters. */
   stats(): MqttBridgeStats {
     return {
-      connected: this.#connected,
+      connected: this.#link.connected,
+      ...this.#link.counters,
+      ...this.#mirror.counters,
+      ...this.#ctx.counters,
       ...this.#stats,
-      discoveryTopics: this.#discovery.size,
-      states: this.#states.size,
-      statesDropped: this.#states.dropped,
+      discoveryTopics: this.#link.discoveryCount,
+      states: this.#link.stateCount,
+      statesDropped: this.#link.statesDropped,
     };
   }
 
@@ -303,9 +240,9 @@ export class MqttBridge {
       const v = await this.#handle.getContext(r);
       if (v !== undefined) doc[r] = v;
     }
-    this.#refreshContext(doc);
+    this.#ctx.refresh(doc);
     this.#sensorsFromContext(doc, ["avi.sensors"]);
-    this.#connect();
+    this.#link.start();
   }
 
   // ---- the gateway ---------------------------------------------------------
@@ -393,7 +330,7 @@ export class MqttBridge {
       // Behind a gateway a device is offline until its session says so;
       // seen from the context only, it is taken as online.
       const gatewayMode = this.#table !== undefined || this.#gatewayAttached;
-      this.#setState(
+      this.#link.setState(
         this.#topics.deviceAvailability(id),
         gatewayMode ? "offline" : "online",
       );
@@ -404,7 +341,7 @@ export class MqttBridge {
   #setOnline(id: string, online: boolean): void {
     if (this.#table && !this.#table.has(id)) return;
     this.#device(id);
-    this.#setState(
+    this.#link.setState(
       this.#topics.deviceAvailability(id),
       online ? "online" : "offline",
     );
@@ -414,16 +351,16 @@ export class MqttBridge {
     const d = this.#devices.get(id);
     if (!d) return;
     this.#devices.delete(id);
-    for (const t of d.discovery) this.#clear(t, true);
-    for (const t of d.states) this.#clear(t, false);
-    this.#clear(this.#topics.deviceAvailability(id), false);
+    for (const t of d.discovery) this.#link.clear(t);
+    for (const t of d.states) this.#link.clear(t);
+    this.#link.clear(this.#topics.deviceAvailability(id));
   }
 
   /** A message the gateway published into the mesh (accepted). */
   #fromGateway(topic: string, data: Uint8Array): void {
     if (this.#closed) return;
     this.#deviceEvent(topic, data);
-    this.#mirrorOut(topic, data);
+    this.#mirror.out(topic, data);
   }
 
   #deviceEvent(topic: string, data: Uint8Array | string): void {
@@ -452,7 +389,7 @@ export class MqttBridge {
     const t = this.#topics.sensorState(d.id, name);
     d.states.add(t);
     // Every reading is published, even one equal to the last.
-    this.#setState(t, data, true);
+    this.#link.setState(t, data, true);
   }
 
   #buttonPress(d: DeviceRecord, data: Uint8Array | string): void {
@@ -466,7 +403,7 @@ export class MqttBridge {
         this.#announce(d, a);
       }
     }
-    this.#event(this.#topics.button(d.id, id), data, { qos: 1 });
+    this.#link.event(this.#topics.button(d.id, id), data, { qos: 1 });
   }
 
   /** Sensors found in the context (`avi.sensors.<id>.<name>`) under `changed`. */
@@ -527,10 +464,10 @@ export class MqttBridge {
               this.#deviceEvent(ev.topic, ev.data);
             }
           }
-          this.#mirrorOut(ev.topic, ev.data);
+          this.#mirror.out(ev.topic, ev.data);
         } else if (ev.type === "contextUpdated") {
           if (ev.changedPaths.some((p) => touches(p, this.#o.context))) {
-            this.#refreshContext(ev.context);
+            this.#ctx.refresh(ev.context);
           }
           if (!this.#gatewayAttached) {
             const s = ev.changedPaths.filter((p) =>
@@ -547,306 +484,64 @@ export class MqttBridge {
     }
   }
 
-  // ---- the shared context ------------------------------------------------------
-
-  #refreshContext(doc: JsonObject): void {
-    const seen = new Set<string>();
-    for (const e of entitiesIn(doc, this.#o.context)) {
-      seen.add(e.path);
-      const a = this.#disc.contextEntity(e.path, e.component, entityFields(e));
-      const prev = this.#ctx.get(e.path);
-      if (prev && prev.topic !== a.topic) this.#clear(prev.topic, true);
-      this.#announce(undefined, a);
-      this.#ctx.set(e.path, { entity: e, topic: a.topic });
-      this.#commands.set(this.#topics.contextCommand(e.path), e.path);
-      this.#setState(this.#topics.contextState(e.path), statePayload(e));
-    }
-    for (const [path, { topic }] of [...this.#ctx]) {
-      if (seen.has(path)) continue;
-      this.#ctx.delete(path);
-      this.#commands.delete(this.#topics.contextCommand(path));
-      this.#clear(topic, true);
-      this.#clear(this.#topics.contextState(path), false);
-    }
-  }
-
-  async #command(path: string, payload: Buffer): Promise<void> {
-    const entry = this.#ctx.get(path);
-    if (!entry) return;
-    const r = commandValue(entry.entity, td.decode(payload));
-    if ("refused" in r) {
-      this.#stats.commandsRefused++;
-      this.#o.onLog("warn", `mqtt: command for ${path} refused: ${r.refused}`);
-      return;
-    }
-    try {
-      await this.#handle.updateContext(patchAt(path, r.value as JsonValue));
-      this.#stats.commands++;
-    } catch (e) {
-      this.#stats.commandsRefused++;
-      this.#o.onLog(
-        "warn",
-        `mqtt: command for ${path} refused by the context: ${
-          (e as Error).message
-        }`,
-      );
-    }
-  }
-
-  // ---- mirroring ---------------------------------------------------------------
-
-  #mirrors(meshTopic: string): boolean {
-    for (const p of this.#o.mirror) if (matchPattern(p, meshTopic)) return true;
-    return false;
-  }
-
-  #mirrorOut(topic: string, data: Uint8Array): void {
-    if (this.#o.mirror.length === 0 || !this.#mirrors(topic)) return;
-    if (hasMqttWildcard(topic)) {
-      this.#stats.mirrorRefused++;
-      return;
-    }
-    const mqttTopic = `${this.#o.mirrorPrefix}/${topic}`;
-    const opts: IClientPublishOptions = { qos: 1 };
-    if (this.#o.protocolVersion === 5) {
-      opts.properties = { userProperties: { [MESH_ORIGIN]: "mesh" } };
-    }
-    if (this.#event(mqttTopic, data, opts)) {
-      this.#stats.mirroredOut++;
-      if (this.#o.protocolVersion === 4) {
-        const k = fingerprint(mqttTopic, data);
-        this.#echo.set(k, (this.#echo.get(k) ?? 0) + 1);
-        if (this.#echo.size > 4096) {
-          this.#echo.delete(this.#echo.keys().next().value as string);
-        }
-      }
-    }
-  }
-
-  async #mirrorIn(
-    topic: string,
-    payload: Buffer,
-    packet: IPublishPacket,
-  ): Promise<void> {
-    const origin = packet.properties?.userProperties?.[MESH_ORIGIN];
-    if (origin !== undefined) {
-      // Mirrored out of a mesh (another bridge's, with No Local ours never
-      // comes back): it goes no further.
-      this.#stats.echoesSuppressed++;
-      return;
-    }
-    const data = new Uint8Array(
-      payload.buffer,
-      payload.byteOffset,
-      payload.byteLength,
-    );
-    if (this.#o.protocolVersion === 4) {
-      const k = fingerprint(topic, data);
-      const n = this.#echo.get(k);
-      if (n !== undefined) {
-        if (n <= 1) this.#echo.delete(k);
-        else this.#echo.set(k, n - 1);
-        this.#stats.echoesSuppressed++;
-        return;
-      }
-    }
-    const meshTopic = topic.slice(this.#o.mirrorPrefix.length + 1);
-    if (meshTopic === "" || !this.#mirrors(meshTopic)) {
-      this.#stats.mirrorRefused++;
-      return;
-    }
-    const copy = data.slice();
-    try {
-      await this.#handle.publish(meshTopic, copy);
-    } catch (e) {
-      this.#stats.mirrorRefused++;
-      this.#o.onLog(
-        "warn",
-        `mqtt: ${topic} not mirrored to the mesh: ${(e as Error).message}`,
-      );
-      return;
-    }
-    this.#stats.mirroredIn++;
-    // This node never gets its own mesh message: its gateway's devices get
-    // it through the tap.
-    for (const tap of this.#taps) tap.inject(meshTopic, copy);
-  }
-
   // ---- publishing --------------------------------------------------------------
 
-  #publish(
-    topic: string,
-    payload: Uint8Array | string,
-    opts: IClientPublishOptions,
-  ): boolean {
-    const c = this.#client;
-    if (!c || !this.#connected) return false;
-    c.publish(topic, toBuffer(payload), opts);
-    this.#stats.published++;
-    return true;
-  }
-
-  /**
-   * A retained state: kept (latest wins) and published when connected
-   * (unless it equals the one kept, without `always`).
-   */
-  #setState(
-    topic: string,
-    payload: Uint8Array | string,
-    always = false,
-  ): void {
-    this.#removals.delete(topic);
-    if (!this.#states.set(topic, payload) && !always) return;
-    this.#publish(topic, payload, { qos: 0, retain: true });
-  }
-
-  /** An event (not retained): published now, or dropped while down. */
-  #event(
-    topic: string,
-    payload: Uint8Array | string,
-    opts: IClientPublishOptions,
-  ): boolean {
-    if (this.#publish(topic, payload, opts)) return true;
-    this.#stats.eventsDropped++;
-    return false;
-  }
-
   #announce(d: DeviceRecord | undefined, a: Announcement): void {
-    const payload = JSON.stringify(a.config);
     d?.discovery.add(a.topic);
-    this.#removals.delete(a.topic);
-    if (this.#discovery.get(a.topic) === payload) return;
-    this.#discovery.set(a.topic, payload);
-    this.#publish(a.topic, payload, { qos: 1, retain: true });
+    this.#link.announce(a.topic, JSON.stringify(a.config));
   }
 
-  /** Removes a retained message (a discovery config: the entity). */
-  #clear(topic: string, discovery: boolean): void {
-    if (discovery) this.#discovery.delete(topic);
-    else this.#states.delete(topic);
-    if (!this.#publish(topic, "", { qos: 1, retain: true })) {
-      this.#removals.add(topic);
-    }
-  }
-
-  /** Every discovery config, then every state (after a (re)connection or a birth). */
-  #announceAll(): void {
-    for (const t of this.#removals) {
-      this.#publish(t, "", { qos: 1, retain: true });
-    }
-    this.#removals.clear();
-    this.#publish(this.#topics.status, "online", { qos: 1, retain: true });
-    for (const [t, p] of this.#discovery) {
-      this.#publish(t, p, { qos: 1, retain: true });
-    }
-    for (const [t, p] of this.#states.entries()) {
-      this.#publish(t, p, { qos: 0, retain: true });
-    }
-  }
-
-  // ---- the broker connection ------------------------------------------------------
-
-  #connect(): void {
-    if (this.#closed) return;
-    const o = this.#o;
-    const opts: IClientOptions = {
-      clientId: o.clientId,
-      protocolVersion: o.protocolVersion,
-      keepalive: o.keepaliveSeconds,
-      reconnectPeriod: 0,
-      connectTimeout: o.connectTimeoutMs,
-      clean: true,
-      will: {
-        topic: this.#topics.status,
-        payload: Buffer.from("offline"),
-        qos: 1,
-        retain: true,
-      },
-      ...(o.username !== undefined ? { username: o.username } : {}),
-      ...(o.password !== undefined ? { password: o.password } : {}),
-      ...(o.tls.ca !== undefined ? { ca: o.tls.ca } : {}),
-      ...(o.tls.cert !== undefined ? { cert: o.tls.cert } : {}),
-      ...(o.tls.key !== undefined ? { key: o.tls.key } : {}),
-      ...(o.tls.servername !== undefined
-        ? { servername: o.tls.servername }
-        : {}),
-      rejectUnauthorized: o.tls.rejectUnauthorized ?? true,
-    };
-    let client: MqttClient;
-    try {
-      client = mqtt.connect(o.url, opts);
-    } catch (e) {
-      this.#lastError = (e as Error).message;
-      this.#retry();
-      return;
-    }
-    this.#client = client;
-    client.on("connect", () => {
-      if (this.#client !== client) return;
-      this.#attempt = 0;
-      this.#connected = true;
-      // Small messages leave at once (no Nagle delay on a TCP stream).
-      (client.stream as { setNoDelay?: (on: boolean) => void })
-        .setNoDelay?.(true);
-      this.#stats.connects++;
-      o.onLog("info", `mqtt: connected to ${redact(o.url)}`);
-      this.#onConnect(client);
-    });
-    client.on("message", (topic, payload, packet) => {
-      if (this.#client === client) this.#onMessage(topic, payload, packet);
-    });
-    client.on("error", (e) => {
-      this.#lastError = e.message;
-    });
-    client.on("close", () => {
-      if (this.#client !== client) return;
-      this.#client = undefined;
-      if (this.#connected) {
-        this.#stats.disconnects++;
-        o.onLog("warn", `mqtt: connection to ${redact(o.url)} lost`);
-      }
-      this.#connected = false;
-      client.end(true);
-      this.#retry();
-    });
-  }
-
-  #retry(): void {
-    if (this.#closed) return;
-    const base = Math.min(
-      this.#o.reconnectMaxMs,
-      this.#o.reconnectInitialMs * 2 ** Math.min(this.#attempt, 30),
-    );
-    this.#attempt++;
-    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
-    if (this.#attempt === 1 || this.#attempt % 10 === 0) {
-      this.#o.onLog(
-        "warn",
-        `mqtt: cannot reach ${redact(this.#o.url)}${
-          this.#lastError ? ` (${this.#lastError})` : ""
-        }; retrying in ${delay} ms`,
-      );
-    }
-    this.#retryTimer = setTimeout(() => this.#connect(), delay);
-  }
-
-  #onConnect(client: MqttClient): void {
+  #subscriptions(): Record<string, { qos: 0 | 1; nl?: boolean }> {
     const subs: Record<string, { qos: 0 | 1; nl?: boolean }> = {
       [this.#o.haStatusTopic]: { qos: 1 },
       [this.#topics.contextCommands]: { qos: 1 },
+      // What earlier runs announced (retained): see #earlierConfig.
+      [this.#topics.discoveryOfNode]: { qos: 1 },
     };
-    if (this.#o.mirror.length > 0) {
-      subs[`${this.#o.mirrorPrefix}/#`] = { qos: 1, nl: true };
+    if (this.#mirror.enabled) {
+      subs[this.#mirror.subscription] = { qos: 1, nl: true };
     }
-    client.subscribe(subs, (err) => {
-      if (err && this.#client === client) {
-        this.#o.onLog("warn", `mqtt: subscribe failed: ${err.message}`);
+    return subs;
+  }
+
+  /**
+   * A discovery config of this node that this run has not announced: a
+   * retained one from an earlier run. A device no longer in the key table
+   * (removed while the bridge was down) loses it; a context entity no
+   * longer exposed too; a device still there keeps it (its sensor or button
+   * is known from now on).
+   */
+  #earlierConfig(topic: string, payload: Buffer): void {
+    if (payload.length === 0 || this.#link.announced(topic)) return;
+    const objectId = topic.split("/").at(-2) ?? "";
+    if (objectId.startsWith("ctx_")) {
+      this.#link.clear(topic);
+      return;
+    }
+    const m = /^([0-9]+)_(sensor|button)_(.+)$/.exec(objectId);
+    if (!m) return;
+    const [, id, what, rest] = m;
+    if (this.#table && !this.#table.has(id)) {
+      this.#link.clear(topic);
+      this.#link.clear(this.#topics.deviceAvailability(id));
+      if (what === "sensor") {
+        this.#link.clear(this.#topics.sensorState(id, rest));
       }
-    });
-    this.#announceAll();
+      return;
+    }
+    const d = this.#device(id);
+    d.discovery.add(topic);
+    if (what === "button") {
+      const b = Number(/^([0-9]+)_/.exec(rest)?.[1]);
+      if (Number.isSafeInteger(b)) d.buttons.add(b);
+    }
   }
 
   #onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    if (matchPattern(this.#topics.discoveryOfNode, topic)) {
+      this.#earlierConfig(topic, payload);
+      return;
+    }
     if (topic === this.#o.haStatusTopic) {
       // Home Assistant (re)started: announce everything again, a little
       // later (its documentation asks for a random delay). A retained
@@ -855,21 +550,12 @@ export class MqttBridge {
       clearTimeout(this.#birthTimer);
       this.#birthTimer = setTimeout(() => {
         this.#stats.reannounces++;
-        this.#announceAll();
+        this.#link.announceAll();
       }, Math.floor(Math.random() * 250));
       return;
     }
-    const path = this.#commands.get(topic);
-    if (path !== undefined) {
-      this.#command(path, payload);
-      return;
-    }
-    if (
-      this.#o.mirror.length > 0 &&
-      topic.startsWith(`${this.#o.mirrorPrefix}/`)
-    ) {
-      this.#mirrorIn(topic, payload, packet);
-    }
+    if (this.#ctx.command(topic, payload)) return;
+    if (this.#mirror.owns(topic)) this.#mirror.in(topic, payload, packet);
   }
 
   /**
@@ -880,7 +566,6 @@ export class MqttBridge {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#retryTimer);
     clearTimeout(this.#birthTimer);
     await this.#meshEvents?.return?.();
     await this.#gatewayEvents?.return?.();
@@ -888,46 +573,6 @@ export class MqttBridge {
     for (const t of this.#meshSubscribed) {
       await this.#handle.unsubscribe(t).catch(() => {});
     }
-    const c = this.#client;
-    this.#client = undefined;
-    if (c) {
-      const wasConnected = this.#connected;
-      this.#connected = false;
-      if (wasConnected) {
-        await within(
-          5000,
-          new Promise<void>((r) =>
-            c.publish(
-              this.#topics.status,
-              "offline",
-              { qos: 1, retain: true },
-              () => r(),
-            )
-          ),
-        );
-      }
-      await within(
-        5000,
-        new Promise<void>((r) => c.end(!wasConnected, {}, () => r())),
-      );
-    }
-  }
-}
-
-/** Waits for `p`, at most `ms`. */
-async function within(ms: number, p: Promise<void>): Promise<void> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([p, new Promise<void>((r) => (t = setTimeout(r, ms)))]);
-  clearTimeout(t);
-}
-
-/** A URL without its password, for logs. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return url;
+    await this.#link.close();
   }
 }

@@ -52,11 +52,8 @@
  * @module
  */
 
-export {
-  type GatewaySource,
-  MqttBridge,
-  type MqttBridgeStats,
-} from "./bridge.ts";
+export { type GatewaySource, MqttBridge } from "./bridge.ts";
+export type { MqttBridgeStats } from "./stats.ts";
 export type { MqttBridgeOptions, MqttTlsOptions } from "./options.ts";
 export type { MqttMesh } from "./mesh_tap.ts";
 export {

@@ -2,9 +2,10 @@
  * `avi gateway --mqtt` as a subprocess, against a real `mosquitto` that
  * wants TLS and a user name and password: the settings come from the
  * config's `[mqtt]` section (files for the password and the CA), the URL
- * from the command line; a simulated device's sensor appears in the broker,
- * editing the key file removes the device's entities, and a clean stop
- * leaves the bridge `offline`.
+ * from the command line; simulated devices' sensors appear in the broker,
+ * editing the key file removes a device's entities (while the gateway runs,
+ * and while it is stopped: at its next start), and a clean stop leaves the
+ * bridge `offline`.
  */
 import assert from "node:assert/strict";
 import { fromHex, toHex } from "../core/hex.ts";
@@ -13,16 +14,20 @@ import { AviProcess } from "./support/cli.ts";
 import { Mosquitto } from "./support/mosquitto.ts";
 import { checkDiscovery } from "./mqtt_ha_schema.ts";
 
-Deno.test("avi gateway --mqtt: TLS, user name and password from [mqtt]; the device's sensor in the broker, removed with the key table; offline after a clean stop", async () => {
+Deno.test("avi gateway --mqtt: TLS, user name and password from [mqtt]; devices' sensors in the broker, removed with the key table (running or stopped); offline after a clean stop", async () => {
   const broker = await Mosquitto.start({
     users: { avi: "s3cret", ha: "ha-pass" },
     tls: true,
   });
   const dir = await Deno.makeTempDir();
   const key = toHex(crypto.getRandomValues(new Uint8Array(32)));
+  const key8 = toHex(crypto.getRandomValues(new Uint8Array(32)));
   await Deno.writeTextFile(`${dir}/ca.pem`, broker.caPem);
   await Deno.writeTextFile(`${dir}/mqtt.password`, "s3cret\n");
-  await Deno.writeTextFile(`${dir}/devices.json`, JSON.stringify({ 7: key }));
+  await Deno.writeTextFile(
+    `${dir}/devices.json`,
+    JSON.stringify({ 7: key, 8: key8 }),
+  );
   const config = `${dir}/avi-gateway.toml`;
   await Deno.writeTextFile(
     config,
@@ -41,21 +46,25 @@ Deno.test("avi gateway --mqtt: TLS, user name and password from [mqtt]; the devi
     ].join("\n") + "\n",
   );
   const user: [string, string] = ["ha", "ha-pass"];
-  const gw = new AviProcess([
-    "gateway",
-    "--config",
-    config,
-    "--no-mdns",
-    "--host=127.0.0.1",
-    `--data-dir=${dir}/data`,
-    "--no-control",
-    "--mqtt",
-    `mqtts://127.0.0.1:${broker.tlsPort}`,
-  ]);
+  const gateway = () =>
+    new AviProcess([
+      "gateway",
+      "--config",
+      config,
+      "--no-mdns",
+      "--host=127.0.0.1",
+      `--data-dir=${dir}/data`,
+      "--no-control",
+      "--mqtt",
+      `mqtts://127.0.0.1:${broker.tlsPort}`,
+    ]);
+  let gw = gateway();
   const sub = await broker.sub(["homeassistant/#", "avi-p2p/cligw/#"], {
     user,
   });
-  let d7: RawDevice | undefined;
+  const devices: RawDevice[] = [];
+  const config7 = "homeassistant/sensor/cligw/7_sensor_temp/config";
+  const config8 = "homeassistant/sensor/cligw/8_sensor_temp/config";
   try {
     const port = Number((await gw.line(/bridge on udp \S+:(\d+)/))[1]);
     await gw.line(/mqtt: connected to mqtts:\/\/127\.0\.0\.1/);
@@ -63,21 +72,27 @@ Deno.test("avi gateway --mqtt: TLS, user name and password from [mqtt]; the devi
       (m) => m.topic === "avi-p2p/cligw/status" && m.payload === "online",
       "the bridge online",
     );
-    d7 = new RawDevice({ deviceId: 7, key: fromHex(key), gatewayPort: port });
-    await d7.connect();
-    assert.equal(
-      await d7.request((msgId) => ({
-        type: "sensorUpdate",
-        msgId,
-        name: "temp",
-        value: { kind: "temperature", value: 22.5 },
-        customData: null,
-      })),
-      0,
-    );
-    const topic = "homeassistant/sensor/cligw/7_sensor_temp/config";
+    for (const [id, k] of [[7, key], [8, key8]] as const) {
+      const d = new RawDevice({
+        deviceId: id,
+        key: fromHex(k),
+        gatewayPort: port,
+      });
+      devices.push(d);
+      await d.connect();
+      assert.equal(
+        await d.request((msgId) => ({
+          type: "sensorUpdate",
+          msgId,
+          name: "temp",
+          value: { kind: "temperature", value: 22.5 },
+          customData: null,
+        })),
+        0,
+      );
+    }
     const cfg = JSON.parse(
-      (await sub.waitFor((m) => m.topic === topic, "the config")).payload,
+      (await sub.waitFor((m) => m.topic === config7, "the config")).payload,
     );
     assert.deepEqual(checkDiscovery("sensor", cfg), []);
     assert.equal(cfg.device.via_device, "avi_cligw");
@@ -92,13 +107,17 @@ Deno.test("avi gateway --mqtt: TLS, user name and password from [mqtt]; the devi
         m.payload === "online",
       "device 7 online",
     );
+    await sub.waitFor((m) => m.topic === config8, "device 8's config");
 
-    // Device 7 leaves the key file: its entities go.
-    await Deno.writeTextFile(`${dir}/devices.json`, "{}");
-    await gw.line(/device table reloaded: added -, removed 7/);
+    // Device 8 leaves the key file while the gateway runs: its entities go.
+    await Deno.writeTextFile(
+      `${dir}/devices.json`,
+      JSON.stringify({ 7: key }),
+    );
+    await gw.line(/device table reloaded: added -, removed 8/);
     await sub.waitFor(
-      (m) => m.topic === topic && m.payload === "",
-      "the config removed",
+      (m) => m.topic === config8 && m.payload === "",
+      "device 8's config removed",
     );
 
     assert.equal((await gw.stop()).code, 0);
@@ -106,8 +125,18 @@ Deno.test("avi gateway --mqtt: TLS, user name and password from [mqtt]; the devi
       (m) => m.topic === "avi-p2p/cligw/status" && m.payload === "offline",
       "the bridge offline",
     );
+
+    // Device 7 leaves it while the gateway is stopped: gone at the next start.
+    await Deno.writeTextFile(`${dir}/devices.json`, "{}");
+    gw = gateway();
+    await gw.line(/mqtt: connected to mqtts:/);
+    await sub.waitFor(
+      (m) => m.topic === config7 && m.payload === "",
+      "device 7's config removed at the start",
+    );
+    assert.equal((await gw.stop()).code, 0);
   } finally {
-    await d7?.close();
+    for (const d of devices) await d.close();
     await gw.stop();
     await sub.close();
     await broker.close();
