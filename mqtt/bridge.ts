@@ -531,6 +531,7 @@ export class MqttBridge {
     }
     const d = this.#device(id);
     d.discovery.add(topic);
+    this.#link.adopt(topic, td.decode(payload));
     if (what === "button") {
       const b = Number(/^([0-9]+)_/.exec(rest)?.[1]);
       if (Number.isSafeInteger(b)) d.buttons.add(b);

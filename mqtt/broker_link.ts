@@ -134,6 +134,14 @@ export class BrokerLink {
     this.#publish(topic, config, { qos: 1, retain: true });
   }
 
+  /**
+   * A config announced by an earlier run and still wanted: kept with the
+   * others (republished with them), not published now.
+   */
+  adopt(topic: string, config: string): void {
+    if (!this.#discovery.has(topic)) this.#discovery.set(topic, config);
+  }
+
   /** Removes a retained message (for a discovery config: the entity). */
   clear(topic: string): void {
     this.#discovery.delete(topic);
