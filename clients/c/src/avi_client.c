@@ -1066,6 +1066,12 @@ static void handle(avi_client_t *c, int type, const fld_t *f) {
       topic = r + 4;
       tn = r[1];
     }
+    /* A topic holding a NUL byte cannot be handed over as a C string (it
+     * would read as a shorter topic): refused. */
+    if (tn && memchr(topic, 0, tn)) {
+      if (qos) out_simple(c, M_ACK, (uint16_t)id, AVI_E_MALFORMED);
+      return;
+    }
     ev.type = AVI_EV_MESSAGE;
     ev.qos = (uint8_t)qos;
     ev.msg_id = (uint16_t)id;
@@ -1084,10 +1090,13 @@ static void handle(avi_client_t *c, int type, const fld_t *f) {
   case M_REGISTER: {
     uint8_t code = AVI_E_OK, *r = t_find(c, TB(T_DOWN), NULL, 0, (unsigned)f[1].u, 1);
     msg_t m;
-    if (r) t_del(c, r); /* registering again replaces the topic */
-    if ((!r && t_count(c, TB(T_DOWN)) >= c->max_aliases) ||
-        !t_add(c, T_DOWN, (unsigned)f[1].u, (const char *)f[2].p, f[2].n))
-      code = AVI_E_LIMIT_REACHED;
+    if (f[2].n && memchr(f[2].p, 0, f[2].n)) code = AVI_E_MALFORMED; /* see Message */
+    else {
+      if (r) t_del(c, r); /* registering again replaces the topic */
+      if ((!r && t_count(c, TB(T_DOWN)) >= c->max_aliases) ||
+          !t_add(c, T_DOWN, (unsigned)f[1].u, (const char *)f[2].p, f[2].n))
+        code = AVI_E_LIMIT_REACHED;
+    }
     memset(&m, 0, sizeof m);
     m.type = M_REGACK;
     m.id = (uint16_t)f[0].u;
