@@ -8,7 +8,6 @@
  */
 
 import type { Buffer } from "node:buffer";
-import type { IPublishPacket } from "mqtt";
 import type { BridgeEvent, BridgeMesh, DeviceInfo } from "../bridge/mod.ts";
 import type { AviEvent, JsonObject, PeerId } from "../mod.ts";
 import { touches, valueAt } from "./context_entities.ts";
@@ -19,7 +18,7 @@ import {
   sensorKindOf,
   type Topics,
 } from "./discovery.ts";
-import { BrokerLink } from "./broker_link.ts";
+import { BrokerLink, type ReceivedPacket } from "./broker_link.ts";
 import type { MqttBridgeStats } from "./stats.ts";
 import { ContextExposure } from "./context_exposure.ts";
 import { Mirror } from "./mirror.ts";
@@ -538,7 +537,7 @@ export class MqttBridge {
     }
   }
 
-  #onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+  #onMessage(topic: string, payload: Buffer, packet: ReceivedPacket): void {
     if (matchPattern(this.#topics.discoveryOfNode, topic)) {
       this.#earlierConfig(topic, payload);
       return;

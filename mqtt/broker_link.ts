@@ -10,22 +10,70 @@
  */
 
 import { Buffer } from "node:buffer";
-import mqtt from "mqtt";
-import type {
-  IClientOptions,
-  IClientPublishOptions,
-  IPublishPacket,
-  MqttClient,
-} from "mqtt";
 import { LatestPerTopic } from "./latest_queue.ts";
 import type { ResolvedMqttOptions } from "./options.ts";
+
+/** How a message is published. */
+export interface PublishOptions {
+  /** QoS 0 or 1. */
+  qos: 0 | 1;
+  /** Retained by the broker. */
+  retain?: boolean;
+  /** MQTT 5 properties. */
+  properties?: { userProperties?: Record<string, string> };
+}
+
+/** What the link reads of a received message besides topic and payload. */
+export interface ReceivedPacket {
+  /** Delivered as a retained message. */
+  retain: boolean;
+  /** MQTT 5 properties. */
+  properties?: { userProperties?: Record<string, string | string[]> };
+}
+
+/**
+ * The calls the link makes on an `npm:mqtt` client. The package is loaded
+ * when the link starts (and its types are not part of this module's).
+ */
+interface Client {
+  stream: unknown;
+  publish(
+    topic: string,
+    message: string | Buffer,
+    opts: PublishOptions,
+    done?: () => void,
+  ): unknown;
+  subscribe(
+    subs: Record<string, { qos: 0 | 1; nl?: boolean }>,
+    done: (err: Error | null) => void,
+  ): unknown;
+  end(force: boolean, opts?: Record<string, never>, done?: () => void): unknown;
+  on(event: "connect" | "close", f: () => void): unknown;
+  on(event: "error", f: (e: Error) => void): unknown;
+  on(
+    event: "message",
+    f: (topic: string, payload: Buffer, packet: ReceivedPacket) => void,
+  ): unknown;
+}
+
+type Connect = (url: string, opts: Record<string, unknown>) => Client;
+let connectFn: Promise<Connect> | undefined;
+
+/** `mqtt.connect`, the package loaded on first use. */
+function loadConnect(): Promise<Connect> {
+  connectFn ??= import("mqtt").then((m) => {
+    const lib = (m.default ?? m) as unknown as { connect: Connect };
+    return (url, opts) => lib.connect(url, opts);
+  });
+  return connectFn;
+}
 
 /** What the bridge does with the link. */
 export interface LinkHooks {
   /** The subscriptions to make on every connection. */
   subscriptions(): Record<string, { qos: 0 | 1; nl?: boolean }>;
   /** A message from the broker. */
-  message(topic: string, payload: Buffer, packet: IPublishPacket): void;
+  message(topic: string, payload: Buffer, packet: ReceivedPacket): void;
 }
 
 function toBuffer(p: Uint8Array | string): Buffer | string {
@@ -49,7 +97,7 @@ export class BrokerLink {
   readonly #discovery = new Map<string, string>();
   readonly #removals = new Set<string>();
   readonly #states: LatestPerTopic;
-  #client: MqttClient | undefined;
+  #client: Client | undefined;
   #connected = false;
   #closed = false;
   #attempt = 0;
@@ -96,7 +144,7 @@ export class BrokerLink {
   #publish(
     topic: string,
     payload: Uint8Array | string,
-    opts: IClientPublishOptions,
+    opts: PublishOptions,
   ): boolean {
     const c = this.#client;
     if (!c || !this.#connected) return false;
@@ -119,7 +167,7 @@ export class BrokerLink {
   event(
     topic: string,
     payload: Uint8Array | string,
-    opts: IClientPublishOptions,
+    opts: PublishOptions,
   ): boolean {
     if (this.#publish(topic, payload, opts)) return true;
     this.counters.eventsDropped++;
@@ -169,8 +217,19 @@ export class BrokerLink {
   /** Connects (and keeps reconnecting until {@linkcode close}). */
   start(): void {
     if (this.#closed) return;
+    loadConnect().then(
+      (connect) => this.#connect(connect),
+      (e) => {
+        this.#lastError = `cannot load npm:mqtt: ${(e as Error).message}`;
+        this.#retry();
+      },
+    );
+  }
+
+  #connect(connect: Connect): void {
+    if (this.#closed) return;
     const o = this.#o;
-    const opts: IClientOptions = {
+    const opts: Record<string, unknown> = {
       clientId: o.clientId,
       protocolVersion: o.protocolVersion,
       keepalive: o.keepaliveSeconds,
@@ -193,9 +252,9 @@ export class BrokerLink {
         : {}),
       rejectUnauthorized: o.tls.rejectUnauthorized ?? true,
     };
-    let client: MqttClient;
+    let client: Client;
     try {
-      client = mqtt.connect(o.url, opts);
+      client = connect(o.url, opts);
     } catch (e) {
       this.#lastError = (e as Error).message;
       this.#retry();

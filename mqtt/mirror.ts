@@ -14,7 +14,7 @@
  */
 
 import type { Buffer } from "node:buffer";
-import type { IClientPublishOptions, IPublishPacket } from "mqtt";
+import type { PublishOptions, ReceivedPacket } from "./broker_link.ts";
 import type { ResolvedMqttOptions } from "./options.ts";
 import { hasMqttWildcard, matchPattern } from "./topics.ts";
 
@@ -39,7 +39,7 @@ export interface MirrorPorts {
   toBroker(
     topic: string,
     data: Uint8Array,
-    opts: IClientPublishOptions,
+    opts: PublishOptions,
   ): boolean;
   /** Publish in the mesh. */
   toMesh(topic: string, data: Uint8Array): Promise<unknown>;
@@ -97,7 +97,7 @@ export class Mirror {
       return;
     }
     const mqttTopic = `${this.#o.mirrorPrefix}/${topic}`;
-    const opts: IClientPublishOptions = { qos: 1 };
+    const opts: PublishOptions = { qos: 1 };
     if (this.#o.protocolVersion === 5) {
       opts.properties = { userProperties: { [MESH_ORIGIN]: "mesh" } };
     }
@@ -116,7 +116,7 @@ export class Mirror {
   async in(
     topic: string,
     payload: Buffer,
-    packet: IPublishPacket,
+    packet: ReceivedPacket,
   ): Promise<void> {
     if (packet.properties?.userProperties?.[MESH_ORIGIN] !== undefined) {
       // Mirrored out of a mesh (another bridge's: with No Local ours never
