@@ -16,6 +16,7 @@ const AREAS = [
   "cli",
   "mqtt",
   "dashboard",
+  "release",
 ];
 
 const wanted = Deno.args.length > 0 ? Deno.args : AREAS;
