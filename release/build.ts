@@ -120,7 +120,10 @@ async function readJson(path: string): Promise<Record<string, unknown>> {
 }
 
 function hex(bytes: ArrayBuffer): string {
-  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0"))
+  return Array.from(
+    new Uint8Array(bytes),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
     .join("");
 }
 
@@ -144,7 +147,9 @@ export async function permissionFlags(): Promise<string[]> {
     Record<string, boolean | string[]>
   >;
   return Object.entries(perms.cli).map(([name, v]) =>
-    v === true ? `--allow-${name}` : `--allow-${name}=${(v as string[]).join(",")}`
+    v === true
+      ? `--allow-${name}`
+      : `--allow-${name}=${(v as string[]).join(",")}`
   );
 }
 
@@ -164,7 +169,10 @@ export async function pinnedRuntime(
 }
 
 async function integrityOf(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-512", await Deno.readFile(path));
+  const digest = await crypto.subtle.digest(
+    "SHA-512",
+    await Deno.readFile(path),
+  );
   let s = "";
   for (const b of new Uint8Array(digest)) s += String.fromCharCode(b);
   return `sha512-${btoa(s)}`;
@@ -233,13 +241,73 @@ export async function bundle(out: string): Promise<void> {
   ], { env: { NO_COLOR: "1" } });
 }
 
+/**
+ * The import-map keys of deno.json that `entry`'s module graph uses (its
+ * bare imports; an import deno.json does not map is named as such).
+ */
+export async function importKeys(entry: string): Promise<string[]> {
+  const keys = Object.keys(
+    (await readJson(`${ROOT}deno.json`)).imports as Record<string, string>,
+  );
+  const info = JSON.parse(
+    await run(Deno.execPath(), [
+      "info",
+      "--json",
+      "--config",
+      `${ROOT}deno.json`,
+      entry,
+    ], { cwd: ROOT, env: { NO_COLOR: "1" } }),
+  ) as {
+    modules: { specifier: string; dependencies?: { specifier: string }[] }[];
+  };
+  const used = new Set<string>();
+  for (const m of info.modules) {
+    if (!m.specifier.startsWith("file:")) continue;
+    for (const d of m.dependencies ?? []) {
+      const s = d.specifier;
+      if (/^(\.|\/|node:|npm:|jsr:|https?:|file:)/.test(s)) continue;
+      const key = keys.find((k) => s === k || s.startsWith(`${k}/`));
+      used.add(key ?? `${s} (not in deno.json)`);
+    }
+  }
+  return [...used].sort();
+}
+
+/**
+ * Rewrites `release/runtime.json`'s imports to those the avi command
+ * (cli/main.ts) uses, as deno.json maps them, and updates its lockfile.
+ * @returns The imports.
+ */
+export async function syncRuntimeImports(): Promise<string[]> {
+  const root = (await readJson(`${ROOT}deno.json`)).imports as Record<
+    string,
+    string
+  >;
+  const used = await importKeys("cli/main.ts");
+  const missing = used.filter((k) => !(k in root));
+  if (missing.length > 0) throw new Error(`unmapped: ${missing.join(", ")}`);
+  const path = `${ROOT}release/runtime.json`;
+  const config = await readJson(path);
+  config.imports = Object.fromEntries(used.map((k) => [k, root[k]]));
+  await Deno.writeTextFile(path, JSON.stringify(config, null, 2) + "\n");
+  // Start from deno.lock, so that every package keeps the version the
+  // project tests with; install drops what the gateway does not use.
+  await Deno.copyFile(`${ROOT}deno.lock`, `${ROOT}release/runtime.lock`);
+  await run(Deno.execPath(), ["install", "--config", path], {
+    env: { NO_COLOR: "1" },
+  });
+  return used;
+}
+
 /** `name version license` of each npm package of the runtime lockfile. */
 async function thirdParty(runtimeVersion: string, arch: Arch): Promise<string> {
   const lock = await readJson(`${ROOT}release/runtime.lock`);
   const lines = [
     "The Deno runtime in lib/deno, and the npm packages bundled into lib/avi.js.",
     "",
-    `${RUNTIME_PACKAGES[arch]} ${runtimeVersion} MIT (Copyright the Deno authors)`,
+    `${
+      RUNTIME_PACKAGES[arch]
+    } ${runtimeVersion} MIT (Copyright the Deno authors)`,
   ];
   for (const key of Object.keys(lock.npm as Record<string, unknown>).sort()) {
     const at = key.lastIndexOf("@");
@@ -458,6 +526,7 @@ if (import.meta.main) {
     options: {
       arch: { type: "string", multiple: true },
       compile: { type: "string" },
+      "sync-imports": { type: "boolean" },
       out: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -465,7 +534,8 @@ if (import.meta.main) {
   if (values.help) {
     console.log(
       "usage: deno task release [--arch x86_64|aarch64]... [--out DIR]\n" +
-        "       deno task release --compile x86_64|aarch64   (deno compile; downloads denort)",
+        "       deno task release --compile x86_64|aarch64   (deno compile; downloads denort)\n" +
+        "       deno task release --sync-imports   (release/runtime.json := what cli/main.ts imports)",
     );
     Deno.exit(0);
   }
@@ -477,7 +547,10 @@ if (import.meta.main) {
     return a as Arch;
   };
   try {
-    if (values.compile) {
+    if (values["sync-imports"]) {
+      const used = await syncRuntimeImports();
+      console.log(`release/runtime.json: ${used.join(" ")}`);
+    } else if (values.compile) {
       const binary = await compile(pick(values.compile), values.out);
       console.log(`${binary} (${mb((await Deno.stat(binary)).size)})`);
     } else {
