@@ -120,6 +120,7 @@ export function sensorJson(
     data: {
       value: v,
       unit: UNITS[value.kind] ?? "",
+      kind: value.kind,
       custom: customToJson(custom),
     },
     ts,

@@ -19,13 +19,13 @@ Deno.test("buttonJson() has the original's fields and topic", () => {
   });
 });
 
-Deno.test("sensorJson() gives value, unit and custom; NaN becomes null", () => {
+Deno.test("sensorJson() gives value, unit, kind and custom; NaN becomes null", () => {
   assert.equal(sensorTopic("7", "temp"), "device/7/sensor/temp");
   assert.deepEqual(
     sensorJson("temp", { kind: "temperature", value: 21.5 }, null, 5),
     {
       name: "temp",
-      data: { value: 21.5, unit: "C", custom: null },
+      data: { value: 21.5, unit: "C", kind: "temperature", custom: null },
       ts: 5,
     },
   );
@@ -41,7 +41,12 @@ Deno.test("sensorJson() gives value, unit and custom; NaN becomes null", () => {
     te.encode("hi"),
     0,
   );
-  assert.deepEqual(s.data, { value: true, unit: "", custom: "hi" });
+  assert.deepEqual(s.data, {
+    value: true,
+    unit: "",
+    kind: "status",
+    custom: "hi",
+  });
 });
 
 Deno.test("customToJson() falls back to base64 for non-UTF-8 bytes", () => {

@@ -66,8 +66,9 @@ export const TRIGGER_TYPES: Readonly<Record<string, string>> = {
 
 /**
  * The sensor kind of a reading as published on the mesh
- * (`{"name", "data": {"value", "unit", "custom"}, "ts"}`): the mesh message
- * carries the unit, not the kind: a boolean is a status, `"C"` a
+ * (`{"name", "data": {"value", "unit", "kind", "custom"}, "ts"}`): its
+ * `kind` when it carries one (gateways of this version do); for an older
+ * gateway's readings, from the unit: a boolean is a status, `"C"` a
  * temperature, `"%"` a battery when the sensor's name contains `bat` (any
  * case) and a humidity otherwise, anything else raw.
  *
@@ -81,8 +82,14 @@ export const TRIGGER_TYPES: Readonly<Record<string, string>> = {
  * ```
  */
 export function sensorKindOf(name: string, reading: unknown): SensorKind {
-  const data = (reading as { data?: { value?: unknown; unit?: unknown } })
-    ?.data;
+  const data = (reading as {
+    data?: { value?: unknown; unit?: unknown; kind?: unknown };
+  })?.data;
+  const kind = data?.kind;
+  if (
+    kind === "temperature" || kind === "humidity" || kind === "battery" ||
+    kind === "status" || kind === "raw"
+  ) return kind;
   const value = data?.value;
   const unit = data?.unit;
   if (typeof value === "boolean") return "status";

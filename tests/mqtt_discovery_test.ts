@@ -199,3 +199,17 @@ Deno.test("mqtt: topics, patterns, the state cache's bound and the options' chec
     );
   }
 });
+
+Deno.test("sensorKindOf: a reading's own kind wins over the unit (a humidity named 'battery_room' stays a humidity)", async () => {
+  const { sensorKindOf } = await import("../mqtt/discovery.ts");
+  assert.equal(
+    sensorKindOf("battery_room", {
+      data: { value: 40, unit: "%", kind: "humidity" },
+    }),
+    "humidity",
+  );
+  assert.equal(
+    sensorKindOf("battery_room", { data: { value: 40, unit: "%" } }),
+    "battery",
+  );
+});
