@@ -10,6 +10,7 @@ const AREAS = [
   "protocol",
   "context",
   "pubsub",
+  "hop",
   "streams",
   "bridge",
   "xs",
