@@ -4,6 +4,10 @@
  * resolves, or rejects with a typed error, and after `shutdown()` every call
  * rejects with `NotStartedError` (none hangs).
  *
+ * Past 600 lines on purpose: one public class of one-line delegations whose
+ * JSDoc (errors, examples) is most of the file; splitting it would split
+ * the reference a user reads.
+ *
  * @module
  */
 
