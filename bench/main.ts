@@ -14,6 +14,7 @@ const AREAS = [
   "streams",
   "bridge",
   "xs",
+  "c",
   "cli",
   "mqtt",
   "dashboard",
