@@ -7,7 +7,7 @@
  *   -DAVI_TEST_BUILTIN  clients/c/src/avi_crypto_builtin.c
  *
  * Usage:  avi_client selftest
- *         avi_client HOST PORT DEVICE_ID KEY_HEX64 handshake|run [TOPIC]
+ *         avi_client HOST PORT DEVICE_ID KEY_HEX64 handshake|run TOPIC|bench N W TOPIC
  *
  * selftest   drives a client through an in-memory port and checks every
  *            worked example of docs/PROTOCOL.md section 8: the Hellos it
@@ -15,6 +15,8 @@
  *            it sends and reads, the Reject, discovery; then the bundle
  *            rules of section 4.6 and the replay window.
  * handshake  connect, then close (Disconnect 0).
+ * bench N W TOPIC  N QoS 1 publishes on TOPIC, at most W unanswered; prints
+ *            BENCH messages=N window=W ms=<elapsed>.
  * run        connect; Subscribe TOPIC; Publish QoS 1 on device/<id>/data;
  *            SensorUpdate "temp" 21.5; ButtonPress 1 double; two
  *            SensorUpdates "hum" 40.5 % and "bat" 87 % in one frame (a
@@ -655,7 +657,7 @@ int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "selftest") == 0) return selftest();
   if (argc < 6) {
     fprintf(stderr, "usage: avi_client selftest\n"
-                    "       avi_client HOST PORT DEVICE_ID KEY_HEX64 handshake|run [TOPIC]\n");
+                    "       avi_client HOST PORT DEVICE_ID KEY_HEX64 handshake | run TOPIC | bench N W TOPIC\n");
     return 2;
   }
   mode = argv[5];
@@ -696,6 +698,31 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "run") == 0) {
     if (argc < 7) die("run needs a TOPIC");
     run(&app, argv[6]);
+  } else if (strcmp(mode, "bench") == 0) {
+    /* bench N WINDOW TOPIC: N QoS 1 publishes, at most WINDOW unanswered. */
+    int n, w, sent = 0, i;
+    uint32_t t0;
+    if (argc < 9) die("bench needs N WINDOW TOPIC");
+    n = atoi(argv[6]);
+    w = atoi(argv[7]);
+    wait_for(&app, &app.connected, 30000, "the Welcome");
+    t0 = sys.now_ms(sys.ctx);
+    while (app.acks < n) {
+      /* What the window allows leaves together, in one frame (a bundle). */
+      avi_client_batch_begin(&app.c);
+      while (sent < n && sent - app.acks < w) {
+        uint8_t b = (uint8_t)sent;
+        if (avi_client_publish(&app.c, argv[8], &b, 1, 1) < 0) break;
+        sent++;
+      }
+      avi_client_batch_end(&app.c);
+      if (avi_client_poll(&app.c, 100) < 0) die("poll failed");
+      if ((uint32_t)(sys.now_ms(sys.ctx) - t0) > 120000u) die("bench timed out");
+    }
+    for (i = 0; i < n && i < 64; i++)
+      if (app.ack_code[i]) die("publish refused: %s", avi_code_name(app.ack_code[i]));
+    printf("BENCH messages=%d window=%d ms=%u\n", n, w, (unsigned)(sys.now_ms(sys.ctx) - t0));
+    avi_client_close(&app.c);
   } else die("unknown mode %s", mode);
   avi_posix_close(&net);
 #if defined(AVI_TEST_OPENSSL)

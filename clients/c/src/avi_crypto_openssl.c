@@ -40,11 +40,12 @@ static int hkdf(void *ctx, const uint8_t *ikm, size_t ikm_len, const uint8_t *sa
 static int seal(void *ctx, const uint8_t key[32], const uint8_t nonce[12],
                 const uint8_t *aad, size_t aad_len, uint8_t *buf, size_t len,
                 uint8_t tag[16]) {
-  EVP_CIPHER_CTX *c = (EVP_CIPHER_CTX *)((avi_openssl_t *)ctx)->cipher;
+  avi_openssl_t *st = (avi_openssl_t *)ctx;
+  EVP_CIPHER_CTX *c = (EVP_CIPHER_CTX *)st->cipher;
   int l;
   uint8_t end[16];
   if (len > 0x7fffffff || aad_len > 0x7fffffff ||
-      !EVP_EncryptInit_ex(c, EVP_chacha20_poly1305(), NULL, key, nonce) ||
+      !EVP_EncryptInit_ex2(c, (EVP_CIPHER *)st->aead, key, nonce, NULL) ||
       (aad_len && !EVP_EncryptUpdate(c, NULL, &l, aad, (int)aad_len)) ||
       (len && !EVP_EncryptUpdate(c, buf, &l, buf, (int)len)) ||
       !EVP_EncryptFinal_ex(c, end, &l) ||
@@ -56,12 +57,13 @@ static int seal(void *ctx, const uint8_t key[32], const uint8_t nonce[12],
 static int open_(void *ctx, const uint8_t key[32], const uint8_t nonce[12],
                  const uint8_t *aad, size_t aad_len, uint8_t *buf, size_t len,
                  const uint8_t tag[16]) {
-  EVP_CIPHER_CTX *c = (EVP_CIPHER_CTX *)((avi_openssl_t *)ctx)->cipher;
+  avi_openssl_t *st = (avi_openssl_t *)ctx;
+  EVP_CIPHER_CTX *c = (EVP_CIPHER_CTX *)st->cipher;
   int l;
   uint8_t t[16], end[16];
   memcpy(t, tag, 16);
   if (len > 0x7fffffff || aad_len > 0x7fffffff ||
-      !EVP_DecryptInit_ex(c, EVP_chacha20_poly1305(), NULL, key, nonce) ||
+      !EVP_DecryptInit_ex2(c, (EVP_CIPHER *)st->aead, key, nonce, NULL) ||
       (aad_len && !EVP_DecryptUpdate(c, NULL, &l, aad, (int)aad_len)) ||
       (len && !EVP_DecryptUpdate(c, buf, &l, buf, (int)len)) ||
       !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, 16, t))
@@ -70,6 +72,7 @@ static int open_(void *ctx, const uint8_t key[32], const uint8_t nonce[12],
 }
 
 void avi_crypto_openssl_free(avi_openssl_t *st) {
+  EVP_CIPHER_free((EVP_CIPHER *)st->aead);
   EVP_CIPHER_CTX_free((EVP_CIPHER_CTX *)st->cipher);
   EVP_MAC_CTX_free((EVP_MAC_CTX *)st->mac_ctx);
   EVP_MAC_free((EVP_MAC *)st->mac);
@@ -78,10 +81,11 @@ void avi_crypto_openssl_free(avi_openssl_t *st) {
 
 int avi_crypto_openssl_init(avi_crypto_t *crypto, avi_openssl_t *st) {
   memset(st, 0, sizeof *st);
+  st->aead = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
   st->cipher = EVP_CIPHER_CTX_new();
   st->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
   st->mac_ctx = st->mac ? EVP_MAC_CTX_new((EVP_MAC *)st->mac) : NULL;
-  if (!st->cipher || !st->mac_ctx) {
+  if (!st->aead || !st->cipher || !st->mac_ctx) {
     avi_crypto_openssl_free(st);
     return AVI_ERR_CRYPTO;
   }

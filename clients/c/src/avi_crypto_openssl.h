@@ -19,6 +19,7 @@ extern "C" {
 #endif
 
 typedef struct {
+  void *aead;   /* EVP_CIPHER * (ChaCha20-Poly1305, fetched once) */
   void *cipher; /* EVP_CIPHER_CTX * */
   void *mac;    /* EVP_MAC * */
   void *mac_ctx; /* EVP_MAC_CTX * */
