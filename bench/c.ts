@@ -26,8 +26,8 @@ import {
   buildC,
   C_ROOT,
   C_SRC,
-  cryptoParts,
   type Crypto,
+  cryptoParts,
   run,
   TEST_PROGRAM,
 } from "../tests/c_client/build.ts";
@@ -89,7 +89,14 @@ async function codeSize(dir: string): Promise<void> {
   );
   const totals = { x86: 0, bare: 0, arm: 0 };
   for (const [f, what] of files) {
-    const base = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Os", `-I${C_SRC}`];
+    const base = [
+      "-std=c11",
+      "-Wall",
+      "-Wextra",
+      "-Werror",
+      "-Os",
+      `-I${C_SRC}`,
+    ];
     await run("gcc", [...base, "-c", `${C_SRC}${f}`, "-o", `${dir}/x.o`], f);
     const x = await sizeOf("size", `${dir}/x.o`);
     await run("gcc", [
@@ -117,8 +124,7 @@ async function codeSize(dir: string): Promise<void> {
       ], f);
       a = await sizeOf("arm-none-eabi-size", `${dir}/a.o`);
     }
-    const sum = (s?: { text: number; data: number }) =>
-      s ? s.text + s.data : 0;
+    const sum = (s?: { text: number; data: number }) => s ? s.text + s.data : 0;
     if (f === "avi_client.c" || f === "avi_crypto_builtin.c") {
       totals.x86 += sum(x);
       totals.bare += sum(b);
@@ -165,13 +171,23 @@ async function deepestStack(dir: string, cc: string, flags: string[]) {
   const edges = new Map<string, Set<string>>();
   const name = (t: string) => t.slice(t.lastIndexOf(":") + 1);
   for (const text of ci) {
-    for (const m of text.matchAll(/node: \{ title: "([^"]+)" label: "[^"]*\\n(\d+) bytes/g)) {
+    for (
+      const m of text.matchAll(
+        /node: \{ title: "([^"]+)" label: "[^"]*\\n(\d+) bytes/g,
+      )
+    ) {
       own.set(name(m[1]), Number(m[2]));
     }
-    for (const m of text.matchAll(/edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"/g)) {
+    for (
+      const m of text.matchAll(
+        /edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"/g,
+      )
+    ) {
       const s = name(m[1]);
       if (!edges.has(s)) edges.set(s, new Set());
-      edges.get(s)!.add(m[2] === "__indirect_call" ? "__indirect_call" : name(m[2]));
+      edges.get(s)!.add(
+        m[2] === "__indirect_call" ? "__indirect_call" : name(m[2]),
+      );
     }
   }
   // An indirect call is a port or crypto call (the built-in back end) or the
@@ -253,12 +269,16 @@ async function ram(dir: string): Promise<void> {
   );
   const total = mem + (struct32 ?? struct64);
   console.log(
-    `  total: ${total} B (${(total / 1024).toFixed(2)} KiB); target < ${RAM_TARGET} B: ${
+    `  total: ${total} B (${
+      (total / 1024).toFixed(2)
+    } KiB); target < ${RAM_TARGET} B: ${
       total < RAM_TARGET ? "met" : "NOT met"
     }`,
   );
   console.log(
-    `  deepest stack (${arm ? "Cortex-M4" : "x86_64"}, built-in crypto, callback excluded): ${stack.d} B from ${stack.f}()`,
+    `  deepest stack (${
+      arm ? "Cortex-M4" : "x86_64"
+    }, built-in crypto, callback excluded): ${stack.d} B from ${stack.f}()`,
   );
 }
 
@@ -288,11 +308,22 @@ async function publishRate(): Promise<void> {
   }
   const cRate = async (bin: string, port: number, id: number) => {
     const o = await new Deno.Command(bin, {
-      args: ["127.0.0.1", String(port), String(id), KEY_HEX, "bench", String(N), String(W), `device/${id}/bench`],
+      args: [
+        "127.0.0.1",
+        String(port),
+        String(id),
+        KEY_HEX,
+        "bench",
+        String(N),
+        String(W),
+        `device/${id}/bench`,
+      ],
       stdout: "piped",
       stderr: "piped",
     }).output();
-    const m = /BENCH messages=(\d+) window=\d+ ms=(\d+)/.exec(td.decode(o.stdout));
+    const m = /BENCH messages=(\d+) window=\d+ ms=(\d+)/.exec(
+      td.decode(o.stdout),
+    );
     if (!o.success || !m) {
       throw new Error(`C bench failed: ${td.decode(o.stderr)}`);
     }
@@ -330,9 +361,9 @@ async function publishRate(): Promise<void> {
     console.log(
       `  ${what.padEnd(31)} C openssl ${pad(r[0].toFixed(0), 6)}  mbedtls ${
         pad(r[1].toFixed(0), 6)
-      }  built-in ${pad(r[2].toFixed(0), 6)}   Deno ${pad(r[3].toFixed(0), 6)} msg/s   C/Deno ${
-        (Math.max(r[0], r[1], r[2]) / r[3]).toFixed(1)
-      }`,
+      }  built-in ${pad(r[2].toFixed(0), 6)}   Deno ${
+        pad(r[3].toFixed(0), 6)
+      } msg/s   C/Deno ${(Math.max(r[0], r[1], r[2]) / r[3]).toFixed(1)}`,
     );
   // Each client REPS times, interleaved, after a warm-up of the gateway;
   // the median of each.
@@ -410,20 +441,29 @@ async function fuzzing(dir: string): Promise<void> {
   await Deno.mkdir(`${dir}/corpus`, { recursive: true });
   await run(driver, ["seeds", `${dir}/corpus`], "seeds");
   const t0 = performance.now();
-  const out = await run(lf, [
-    `-runs=${runs}`,
-    "-max_len=1500",
-    `-artifact_prefix=${dir}/`,
-    `${dir}/corpus`,
-  ], "libFuzzer", { cwd: dir });
-  const last = out.trim().split("\n").filter((l) => /cov: \d+/.test(l)).at(-1) ??
-    "";
+  const out = await run(
+    lf,
+    [
+      `-runs=${runs}`,
+      "-max_len=1500",
+      `-artifact_prefix=${dir}/`,
+      `${dir}/corpus`,
+    ],
+    "libFuzzer",
+    { cwd: dir },
+  );
+  const last =
+    out.trim().split("\n").filter((l) => /cov: \d+/.test(l)).at(-1) ??
+      "";
   const cov = /cov: (\d+) ft: (\d+) corp: (\d+)/.exec(last);
   console.log(
-    `  libFuzzer: ${runs} runs in ${((performance.now() - t0) / 1000).toFixed(0)} s, ` +
+    `  libFuzzer: ${runs} runs in ${
+      ((performance.now() - t0) / 1000).toFixed(0)
+    } s, ` +
       (cov
         ? `${cov[1]} edges covered, ${cov[2]} features, corpus ${cov[3]} inputs`
-        : "done") + "; no crash",
+        : "done") +
+      "; no crash",
   );
 }
 
