@@ -385,6 +385,228 @@ Deno.test("c client: every build against the real gateway: handshake, subscribe,
   }
 });
 
+/**
+ * What the first run leaves out, against the real gateway, once per build:
+ * discovery (SearchGw to the gateway's port), QoS 0 publishes on a long
+ * topic (the first registers an uplink alias, the next ones carry it),
+ * unsubscribe, a stream to the mesh peer and back, sleep (the gateway keeps
+ * the session and a message published meanwhile; the Ping at the end of
+ * the sleep wakes it), and the loss of the session (the device is removed
+ * from the gateway's table and added back: Reject unknown session, a new
+ * handshake, the subscription renewed by itself, a publish held meanwhile
+ * delivered in the new session).
+ */
+Deno.test("c client: every build against the real gateway: discovery, QoS 0 with an alias, unsubscribe, a stream and back, sleep, session loss and re-handshake", async () => {
+  const bins = await builds();
+  const r = await rig(true);
+  const peer = r.peer!;
+  const events: AviEvent[] = [];
+  const pev = peer.events();
+  const answered = new Set<string>();
+  const ploop = (async () => {
+    for await (const e of pev as AsyncIterable<AviEvent>) {
+      events.push(e);
+      if (e.type === "streamRequested") {
+        await peer.handle().acceptStream(e.streamId).catch(() => {});
+      }
+      if (e.type === "streamData" && !answered.has(e.streamId)) {
+        answered.add(e.streamId);
+        await peer.handle().sendStreamData(e.streamId, te.encode("back"))
+          .catch(() => {});
+      }
+    }
+  })();
+  const table = () => {
+    const t: Record<string, string> = {};
+    for (let i = 0; i < VARIANTS.length; i++) t[String(FIRST_ID + i)] = KEY;
+    return t;
+  };
+  let client: Client | undefined;
+  try {
+    await Promise.all(
+      bins.flatMap((_, i) =>
+        [
+          `device/${FIRST_ID + i}/telemetry/long-topic`,
+          `device/${FIRST_ID + i}/data`,
+        ].map((t) => meshReady(r, t))
+      ),
+    );
+    for (const [i, [v, bin]] of bins.entries()) {
+      const id = FIRST_ID + i;
+      const topic = `home/features/${id}`;
+      const before = events.length;
+      client = spawn(bin, [
+        "127.0.0.1",
+        String(r.bridge.port),
+        String(id),
+        KEY,
+        "features",
+        topic,
+        peer.peerId,
+      ]);
+      const c = client;
+      const failed = () => c.stderr().includes("error:");
+      const all = () => `${v.name}: ${c.lines.join(" | ")} ${c.stderr()}`;
+      const seen = async (l: string, ms = 30_000) => {
+        await until(
+          () => c.lines.includes(l) || failed(),
+          ms,
+          `${v.name}: ${l}`,
+        )
+          .catch((e) => {
+            throw new Error(`${e.message}: ${all()}`);
+          });
+        assert.ok(!failed(), all());
+      };
+      const mine = () =>
+        r.bridge.devices().find((d) => d.deviceId === String(id));
+
+      // The sleep: a message published meanwhile is kept for the device.
+      await seen("SLEEPING");
+      await until(() => mine()?.sleeping === true, 2_000, `${v.name} asleep`);
+      await peer.handle().publish(topic, te.encode("while asleep"));
+      await until(
+        () => (mine()?.queued ?? 0) >= 1 || c.lines.includes("AWAKE"),
+        2_000,
+        `${v.name}: the message kept`,
+      );
+      assert.ok(!c.lines.includes("AWAKE"), "kept before the device woke");
+      await seen("AWAKE");
+      await until(
+        () =>
+          c.lines.some((l) => l.startsWith(`MESSAGE qos=0 topic=${topic} `)),
+        20_000,
+        `${v.name}: the kept message`,
+      );
+
+      // The loss of the session: removed from the table, added back.
+      await seen("LOSS");
+      const others = table();
+      delete others[String(id)];
+      r.bridge.setDevices(others);
+      r.bridge.setDevices(table());
+      await seen("READY again");
+      const hasNew = () =>
+        c.lines.slice(c.lines.indexOf("READY again")).some((l) =>
+          l.startsWith(`MESSAGE qos=0 topic=${topic} `)
+        );
+      for (let k = 0; k < 40 && !hasNew() && !failed(); k++) {
+        await peer.handle().publish(topic, te.encode("after"));
+        await until(() => hasNew() || failed(), 500).catch(() => {});
+      }
+      const status = await c.done;
+      assert.equal(status.code, 0, all());
+      clean(v, c);
+      const lines = c.lines;
+
+      // Discovery: the gateway found at its own port.
+      assert.ok(
+        lines.includes(
+          `DISCOVERED port=${r.bridge.port} gateway=${r.bridge.gatewayId}`,
+        ),
+        all(),
+      );
+      // QoS 0: three messages at the peer, the last two through the alias.
+      assert.ok(lines.includes("QOS0 sent=3 aliased=2"), all());
+      await until(
+        () =>
+          r.peerMsgs.filter((m) =>
+            m.topic === `device/${id}/telemetry/long-topic`
+          )
+            .length === 3,
+        10_000,
+        `${v.name}: three QoS 0 messages`,
+      );
+      assert.deepEqual(
+        r.peerMsgs.filter((m) =>
+          m.topic === `device/${id}/telemetry/long-topic`
+        )
+          .map((m) => td.decode(m.data)),
+        ["q0-1", "q0-2", "q0-3"],
+      );
+      for (
+        const l of [
+          "UNSUBACK code=0",
+          "SUBACK again code=0",
+          "ACK stream code=0",
+        ]
+      ) {
+        assert.ok(lines.includes(l), `${l} in ${all()}`);
+      }
+      // The stream: asked for with its reason, three frames of 320 bytes at
+      // the peer, "back" at the device, then closed.
+      const mineEv = events.slice(before);
+      const req = mineEv.find((e) => e.type === "streamRequested");
+      assert.ok(
+        req && req.type === "streamRequested" && req.reason === "voice",
+      );
+      const data = mineEv.filter((e) =>
+        e.type === "streamData" && e.streamId === req.streamId
+      );
+      assert.equal(data.length, 3);
+      assert.ok(lines.includes("STREAM data=6261636b stream=5 seq=0"), all());
+      await until(
+        () =>
+          events.slice(before).some((e) =>
+            e.type === "streamClosed" && e.streamId === req.streamId
+          ),
+        10_000,
+        `${v.name}: stream closed at the peer`,
+      );
+      // The sleep's message came after the device woke, once.
+      const awake = lines.indexOf("AWAKE");
+      assert.ok(
+        lines.slice(awake).includes(
+          `MESSAGE qos=0 topic=${topic} data=${
+            Array.from(te.encode("while asleep"), (b) =>
+              b.toString(16).padStart(2, "0")).join("")
+          }`,
+        ),
+        all(),
+      );
+      // The loss: a new handshake, the held publish delivered once, the
+      // subscription renewed (the Message after it came).
+      assert.equal(
+        lines.filter((l) => l.startsWith("WELCOME ")).length,
+        2,
+        all(),
+      );
+      for (
+        const l of [
+          "RECONNECTING",
+          "RECONNECTED",
+          "ACK after reconnect code=0",
+          "DONE",
+        ]
+      ) {
+        assert.ok(lines.includes(l), `${l} in ${all()}`);
+      }
+      await until(
+        () =>
+          r.peerMsgs.some((m) =>
+            m.topic === `device/${id}/data` &&
+            td.decode(m.data) === "after loss"
+          ),
+        10_000,
+        `${v.name}: the held publish at the peer`,
+      );
+      assert.equal(
+        r.peerMsgs.filter((m) =>
+          m.topic === `device/${id}/data` && td.decode(m.data) === "after loss"
+        ).length,
+        1,
+      );
+      await until(() => mine() === undefined, 10_000, `${v.name}: closed`);
+    }
+  } finally {
+    client?.kill();
+    await client?.done;
+    await pev.return?.();
+    await ploop;
+    await r.stop();
+  }
+});
+
 Deno.test("c client: every build: a wrong key is refused with Reject not authorised", async () => {
   const bins = await builds();
   const r = await rig(false);

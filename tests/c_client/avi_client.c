@@ -7,7 +7,8 @@
  *   -DAVI_TEST_BUILTIN  clients/c/src/avi_crypto_builtin.c
  *
  * Usage:  avi_client selftest
- *         avi_client HOST PORT DEVICE_ID KEY_HEX64 handshake|run TOPIC|bench N W TOPIC
+ *         avi_client HOST PORT DEVICE_ID KEY_HEX64 MODE ...
+ *           (handshake | run TOPIC | features TOPIC PEER | bench N W TOPIC)
  *
  * selftest   drives a client through an in-memory port and checks every
  *            worked example of docs/PROTOCOL.md section 8: the Hellos it
@@ -15,6 +16,11 @@
  *            it sends and reads, the Reject, discovery; then the bundle
  *            rules of section 4.6 and the replay window.
  * handshake  connect, then close (Disconnect 0).
+ * features TOPIC PEER  discovery (SearchGw to HOST:PORT), QoS 0 publishes on
+ *            a long topic (an uplink alias), unsubscribe, a stream to PEER
+ *            and back, sleep with a message kept by the gateway, the loss of
+ *            the session (new handshake, subscription renewed, held publish
+ *            delivered); see features().
  * bench N W TOPIC  N QoS 1 publishes on TOPIC, at most W unanswered; prints
  *            BENCH messages=N window=W ms=<elapsed>.
  * run        connect; Subscribe TOPIC; Publish QoS 1 on device/<id>/data;
@@ -41,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "avi_client.h"
 #include "avi_port_posix.h"
@@ -482,6 +489,8 @@ typedef struct {
   int got_message;
   /* Dropping received datagrams until the bundle was retransmitted. */
   int drop_rx, bundles_sent;
+  /* features: stream data seen, reconnection seen, sessions established. */
+  int stream_data, reconnecting, sessions;
 } app_t;
 
 static avi_posix_t net;
@@ -499,8 +508,10 @@ static void on_event(void *user, const avi_event_t *ev) {
   app_t *a = (app_t *)user;
   switch (ev->type) {
   case AVI_EV_STATE:
+    if (ev->state == AVI_RECONNECTING) a->reconnecting = 1;
     if (ev->state == AVI_CONNECTED) {
       a->connected = 1;
+      a->sessions++;
       printf("WELCOME sid=%08x max_frame=%u keepalive=%u gateway=%u\n",
              (unsigned)avi_client_session_id(&a->c), (unsigned)avi_client_frame(&a->c),
              (unsigned)avi_client_keepalive_s(&a->c), (unsigned)avi_client_gateway_id(&a->c));
@@ -523,6 +534,12 @@ static void on_event(void *user, const avi_event_t *ev) {
     print_hex(stdout, ev->data, ev->len);
     printf("\n");
     if (a->want_topic && strcmp(ev->topic, a->want_topic) == 0) a->got_message = 1;
+    break;
+  case AVI_EV_STREAM_DATA:
+    printf("STREAM data=");
+    print_hex(stdout, ev->data, ev->len);
+    printf(" stream=%u seq=%u\n", ev->stream_id, (unsigned)ev->seq);
+    a->stream_data = 1;
     break;
   case AVI_EV_ERROR:
     fprintf(stderr, "avi_client: gateway Error %s (code %u): %s\n", avi_code_name(ev->code),
@@ -641,6 +658,104 @@ static int run(app_t *a, const char *topic) {
   return 0;
 }
 
+/* Polls for ms milliseconds. */
+static void pump(app_t *a, uint32_t ms) {
+  uint32_t waited = 0;
+  while (waited < ms) {
+    if (avi_client_poll(&a->c, 50) < 0) die("poll failed");
+    waited += 50;
+  }
+}
+
+/* What `run` does not: discovery, QoS 0 with an uplink alias, unsubscribe,
+ * a stream to a mesh peer and back, sleep with a message kept by the
+ * gateway, and the loss of the session (a new handshake, the subscription
+ * renewed, a publish held meanwhile delivered in the new session). */
+static int features(app_t *a, const char *topic, const char *peer) {
+  char t[96], d[16];
+  int i, code, id, sessions;
+  const avi_addr_t *g;
+  struct timespec nap = {2, 200000000};
+
+  wait_for(a, &a->connected, 30000, "the Welcome");
+  g = avi_client_gateway(&a->c);
+  printf("DISCOVERED port=%u gateway=%u\n", g ? g->port : 0,
+         (unsigned)avi_client_gateway_id(&a->c));
+  code = await_ack(a, avi_client_subscribe(&a->c, topic), "Subscribe");
+  printf("SUBACK code=%d\n", code);
+  expect_ok(code, "Subscribe");
+
+  /* QoS 0 on a long topic: the first carries the topic and registers an
+   * alias; once the gateway acknowledged it, the others carry the alias. */
+  snprintf(t, sizeof t, "device/%llu/telemetry/long-topic", (unsigned long long)a->id);
+  for (i = 1; i <= 3; i++) {
+    snprintf(d, sizeof d, "q0-%d", i);
+    if (avi_client_publish(&a->c, t, (const uint8_t *)d, strlen(d), 0)) die("QoS 0 publish");
+    pump(a, 300);
+  }
+  printf("QOS0 sent=3 aliased=%u\n", (unsigned)avi_client_stats(&a->c)->aliased);
+
+  code = await_ack(a, avi_client_unsubscribe(&a->c, topic), "Unsubscribe");
+  printf("UNSUBACK code=%d\n", code);
+  expect_ok(code, "Unsubscribe");
+  code = await_ack(a, avi_client_subscribe(&a->c, topic), "Subscribe");
+  printf("SUBACK again code=%d\n", code);
+  expect_ok(code, "Subscribe");
+
+  /* A stream to the peer: three frames out, one back, closed. */
+  code = await_ack(a, avi_client_stream_start(&a->c, 5, peer, "voice"), "StreamStart");
+  printf("ACK stream code=%d\n", code);
+  expect_ok(code, "StreamStart");
+  for (i = 0; i < 3; i++) {
+    uint8_t pcm[320];
+    memset(pcm, i, sizeof pcm);
+    if (avi_client_stream_send(&a->c, 5, pcm, sizeof pcm)) die("stream send");
+  }
+  wait_for(a, &a->stream_data, 20000, "stream data back");
+  if (avi_client_stream_close(&a->c, 5, 0)) die("stream close");
+  printf("STREAM closed\n");
+  pump(a, 200);
+
+  /* Sleep: the gateway keeps the session and what comes meanwhile; the
+   * Ping at the end of the sleep wakes the session. The device does not
+   * poll while it sleeps. */
+  if (avi_client_sleep(&a->c, 2)) die("sleep");
+  printf("SLEEPING\n");
+  nanosleep(&nap, NULL);
+  printf("AWAKE\n");
+  a->got_message = 0;
+  a->want_topic = topic;
+  wait_for(a, &a->got_message, 20000, "the message kept during the sleep");
+
+  /* The gateway forgets the session (the test removes the device and adds
+   * it back): the next frame gets Reject unknown session. */
+  printf("LOSS\n");
+  sessions = a->sessions;
+  a->reconnecting = 0;
+  for (i = 0; !a->reconnecting; i++) {
+    if (i == 100) die("the session was not lost");
+    avi_client_ping(&a->c);
+    pump(a, 200);
+  }
+  printf("RECONNECTING\n");
+  snprintf(t, sizeof t, "device/%llu/data", (unsigned long long)a->id);
+  id = avi_client_publish(&a->c, t, (const uint8_t *)"after loss", 10, 1); /* held */
+  for (i = 0; a->sessions == sessions; i++) {
+    if (i == 300) die("no new session");
+    pump(a, 100);
+  }
+  printf("RECONNECTED\n");
+  code = await_ack(a, id, "Publish after the loss");
+  printf("ACK after reconnect code=%d\n", code);
+  expect_ok(code, "Publish after the loss");
+  a->got_message = 0;
+  printf("READY again\n");
+  wait_for(a, &a->got_message, 40000, "a Message in the new session");
+  avi_client_close(&a->c);
+  printf("DONE\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static uint8_t mem[AVI_MEM_DEFAULT];
   static app_t app;
@@ -657,7 +772,8 @@ int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "selftest") == 0) return selftest();
   if (argc < 6) {
     fprintf(stderr, "usage: avi_client selftest\n"
-                    "       avi_client HOST PORT DEVICE_ID KEY_HEX64 handshake | run TOPIC | bench N W TOPIC\n");
+                    "       avi_client HOST PORT DEVICE_ID KEY_HEX64 handshake | run TOPIC |\n"
+                    "           features TOPIC PEER_ID | bench N W TOPIC\n");
     return 2;
   }
   mode = argv[5];
@@ -680,6 +796,10 @@ int main(int argc, char **argv) {
   cfg.device_id = idv;
   memcpy(cfg.key, key, 32);
   if (avi_posix_addr(argv[1], (uint16_t)port, &cfg.gateway)) die("cannot resolve %s", argv[1]);
+  if (strcmp(mode, "features") == 0) { /* discover the gateway at that address */
+    cfg.discovery = cfg.gateway;
+    cfg.gateway.port = 0;
+  }
   cfg.mem = mem;
   cfg.mem_len = sizeof mem;
   cfg.socket = &lossy;
@@ -698,6 +818,9 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "run") == 0) {
     if (argc < 7) die("run needs a TOPIC");
     run(&app, argv[6]);
+  } else if (strcmp(mode, "features") == 0) {
+    if (argc < 8) die("features needs TOPIC PEER_ID");
+    features(&app, argv[6], argv[7]);
   } else if (strcmp(mode, "bench") == 0) {
     /* bench N WINDOW TOPIC: N QoS 1 publishes, at most WINDOW unanswered. */
     int n, w, sent = 0, i;

@@ -1546,6 +1546,7 @@ int avi_client_publish(avi_client_t *c, const char *topic, const uint8_t *data,
   }
   r = out_msg(c, &m);
   if (r < 0) return r;
+  if (m.alias) c->stats.aliased++;
   maybe_register(c, topic, (size_t)n);
   kick(c);
   return AVI_OK;

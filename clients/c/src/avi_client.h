@@ -279,6 +279,7 @@ typedef struct {
   uint32_t retransmissions;
   uint32_t handshakes;
   uint32_t duplicates;
+  uint32_t aliased; /* QoS 0 publishes sent with a topic alias */
 } avi_stats_t;
 
 /* ------------------------------------------------ the client (opaque) */
