@@ -18,12 +18,14 @@
  *                                       retransmitted unchanged
  *   topic store       topic_bytes       (default 512): subscriptions and
  *                                       topic aliases (5 bytes + topic each)
- *   the client struct sizeof(avi_client_t) (about 0.7 KiB, see the README)
+ *   the client struct sizeof(avi_client_t) (848 bytes on a 32-bit MCU)
  *
- * Threading: one client is used from one thread (or task) at a time. Every
- * event callback runs inside avi_client_poll/input/tick; the API may be
- * called from a callback (what it sends leaves with the answers to the
- * frame being handled), except avi_client_poll/input/tick themselves.
+ * Threading: one client is used from one thread (or task) at a time. The
+ * event callback runs from inside the API: poll, input and tick (received
+ * messages, acks, timers), connect and close (state changes), and the calls
+ * that send (AVI_EV_FRAME_SENT). The API may be called from the callback
+ * (what it sends leaves with the answers to the frame being handled),
+ * except avi_client_poll/input/tick themselves (AVI_ERR_BUSY).
  *
  * Ports: the socket (send, receive with a timeout), the clock and the random
  * source (avi_socket_t, avi_system_t) and the crypto primitives
@@ -52,7 +54,8 @@ extern "C" {
 #define AVI_STORE_DEFAULT 2048 /* pending store, bytes */
 #define AVI_TOPICS_DEFAULT 512 /* topic store, bytes */
 
-/* Entries of the table of unacknowledged messages (data and control). */
+/* Entries of the table of unacknowledged messages (data and control).
+ * Both bounds shape avi_client_t: define them alike for every file. */
 #ifndef AVI_MAX_INFLIGHT
 #define AVI_MAX_INFLIGHT 24
 #endif
