@@ -1,6 +1,7 @@
 // examples/context_sync.ts as its documentation runs it: two processes, the
 // volume changed in one shows in the other.
 import assert from "node:assert/strict";
+import { textChunks } from "./support/text.ts";
 
 const DENO = Deno.execPath();
 
@@ -20,7 +21,7 @@ class Proc {
     }).spawn();
     this.#writer = this.child.stdin.getWriter();
     const read = async (s: ReadableStream<Uint8Array>) => {
-      for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
+      for await (const chunk of textChunks(s)) {
         this.output += chunk;
       }
     };

@@ -28,6 +28,7 @@ import {
 import { RawDevice } from "./support/bridge_device.ts";
 import { shutdownAll, startNode } from "./support/mesh_fixture.ts";
 import { until } from "./support/wait.ts";
+import { textChunks } from "./support/text.ts";
 
 const KEY = new Uint8Array(32).map((_, i) => 0xc0 ^ i);
 const te = new TextEncoder();
@@ -37,12 +38,12 @@ async function readEvents(
   body: ReadableStream<Uint8Array>,
   stop: (events: { event: string; data: unknown }[]) => boolean,
 ): Promise<{ event: string; data: unknown }[]> {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const chunks = textChunks(body);
   const events: { event: string; data: unknown }[] = [];
   let buf = "";
   try {
     while (!stop(events)) {
-      const { value, done } = await reader.read();
+      const { value, done } = await chunks.next();
       if (done) break;
       buf += value;
       let at;
@@ -55,7 +56,8 @@ async function readEvents(
       }
     }
   } finally {
-    await reader.cancel().catch(() => {});
+    await chunks.return(undefined).catch(() => {});
+    await body.cancel().catch(() => {});
   }
   return events;
 }
@@ -70,7 +72,7 @@ async function rawGet(port: number, host: string): Promise<string> {
   );
   let text = "";
   for await (
-    const chunk of conn.readable.pipeThrough(new TextDecoderStream())
+    const chunk of textChunks(conn.readable)
   ) {
     text += chunk;
   }

@@ -8,6 +8,7 @@
  */
 
 import { type Arch, type Artifact, build, DIST } from "../release/build.ts";
+import { textChunks } from "./support/text.ts";
 
 /** The arm64 C library that qemu-user loads the aarch64 runtime against. */
 export const QEMU_LD_PREFIX = "/usr/aarch64-linux-gnu";
@@ -122,7 +123,7 @@ export class ReleaseProcess {
     }).spawn();
     const read = async (s: ReadableStream<Uint8Array>) => {
       let buf = "";
-      for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
+      for await (const chunk of textChunks(s)) {
         buf += chunk;
         let at: number;
         while ((at = buf.indexOf("\n")) >= 0) {

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { textChunks } from "./text.ts";
+
 const MAIN = new URL("../../cli/main.ts", import.meta.url).pathname;
 
 /** The `deno` arguments that run `avi` with `args`. */
@@ -62,7 +64,7 @@ export class AviProcess {
     }).spawn();
     const read = async (s: ReadableStream<Uint8Array>, into: string[]) => {
       let buf = "";
-      for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
+      for await (const chunk of textChunks(s)) {
         buf += chunk;
         let at: number;
         while ((at = buf.indexOf("\n")) >= 0) {
