@@ -16,10 +16,10 @@
  * `events()`), raw js-libp2p + `@libp2p/gossipsub` with default options (as
  * bench/pubsub.ts builds it), and raw TCP between two Deno processes
  * (length-prefixed frames); and `@avi/p2p before`: the same nodes with the
- * dependencies' `Uint8ArrayList.consume`, GossipSub `emitGossip` and PeerId
- * `toString` put back in that child after the node started (the code
- * before issue 17's adjustments mesh/_consume.ts, mesh/_gossip_idle.ts and
- * mesh/_peer_id_string.ts; the library itself has no switch for it). With
+ * dependencies' `Uint8ArrayList.consume` and GossipSub `emitGossip` put
+ * back in that child after the node started (the code before issue 17's
+ * adjustments mesh/_consume.ts and mesh/_gossip_idle.ts; the library
+ * itself has no switch for it). With
  * `HOP_BEFORE=<dir>` (a git worktree of an older commit, with
  * `node_modules` and `.tools` linked to this checkout's), the same child
  * also runs against that checkout's mesh, in both parts, as a cross-check.
@@ -52,7 +52,7 @@ interface Job {
   role: "recv" | "send";
   kind: Kind;
   mode: "steady" | "burst";
-  /** "before": the packages' own consume, emitGossip and PeerId toString. */
+  /** "before": the packages' own consume and emitGossip. */
   undo?: boolean;
   /** Sender: the receiver's address. */
   addr?: string;
@@ -316,10 +316,9 @@ async function aviSide(job: Job): Promise<Side> {
 }
 
 /**
- * Puts back the packages' `Uint8ArrayList.consume` (both versions),
- * GossipSub's `emitGossip` and PeerId's `toString` after the node has
- * installed mesh/_consume.ts, mesh/_gossip_idle.ts and
- * mesh/_peer_id_string.ts: the code as it ran before issue 17's
+ * Puts back the packages' `Uint8ArrayList.consume` (both versions) and
+ * GossipSub's `emitGossip` after the node has installed mesh/_consume.ts
+ * and mesh/_gossip_idle.ts: the code as it ran before issue 17's
  * adjustments.
  * Returns the function to call once the node has started.
  */
@@ -329,17 +328,10 @@ async function undoAdjustments(): Promise<() => void> {
   const gs = await import(
     new URL("gossipsub.js", import.meta.resolve("@libp2p/gossipsub")).href
   ) as { GossipSub: { prototype: Record<string, unknown> } };
-  // PeerIdImpl (not exported), from an instance
-  const { peerIdFromString } = await import("@libp2p/peer-id");
-  let pid = Object.getPrototypeOf(
-    peerIdFromString("12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"),
-  );
-  while (!Object.hasOwn(pid, "toString")) pid = Object.getPrototypeOf(pid);
   const saved = [
     [V3.prototype, "consume", V3.prototype.consume],
     [V2.prototype, "consume", V2.prototype.consume],
     [gs.GossipSub.prototype, "emitGossip", gs.GossipSub.prototype.emitGossip],
-    [pid, "toString", pid.toString],
   ] as const;
   return () => {
     for (const [proto, name, fn] of saved) {

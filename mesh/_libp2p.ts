@@ -28,7 +28,6 @@ import { patchEd25519KeyCache } from "./_ed25519_cache.ts";
 import { patchYamuxWindowUpdates } from "./_yamux_window.ts";
 import { patchConsume } from "./_consume.ts";
 import { patchGossipIdle } from "./_gossip_idle.ts";
-import { patchPeerIdString } from "./_peer_id_string.ts";
 import type { WrittenFor } from "./_written_for.ts";
 
 /**
@@ -148,7 +147,6 @@ export async function buildLibp2p(
   patchBroadcastChannelUnref();
   patchYamuxWindowUpdates();
   patchConsume();
-  patchPeerIdString();
   await patchEd25519KeyCache();
   const host = config.listenHost;
   const listen = host.includes(":")
