@@ -135,7 +135,7 @@ const ROWS: [string, (url: string, fn: string) => boolean][] = [
   ["bench harness", (u) => /\/bench\/hop\.ts$/.test(u)],
 ];
 
-const OUTSIDE_JS = "event loop and runtime outside JS (main thread)";
+const OUTSIDE_JS = "main thread, not sampled as JS";
 
 interface CpuNode {
   id: number;
@@ -243,8 +243,9 @@ async function profiler() {
           JSON.stringify({ ...profile, threads }),
         );
       }
-      // JS time by row; the rest of the main thread's CPU time is outside
-      // JS (the Rust side of ops, tokio's polling, which V8 sees as idle).
+      // JS time by row; the rest of the main thread's CPU time was not
+      // sampled as JS: the Rust side of ops and of the event loop (which
+      // V8 counts as idle), and what the sampler missed.
       // Sampled time is wall-clock time: if it exceeds the thread's CPU
       // time (the thread was preempted), it is scaled down to it.
       const us = classify(profile);
@@ -971,7 +972,7 @@ export async function profile(): Promise<void> {
     ...ROWS.map(([r]) => r),
     "other JS",
     "V8 GC on the main thread",
-    "event loop and runtime outside JS (main thread)",
+    OUTSIDE_JS,
     "V8 GC and compiler threads",
     "other threads (Deno runtime, I/O)",
   ].filter((r) => rowNames.has(r));
