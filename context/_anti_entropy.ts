@@ -9,11 +9,12 @@
  * @module
  */
 
+import { readSignedItem } from "./_signed.ts";
 import { encode } from "./_msgpack.ts";
-import { InvalidPathError, NotStartedError } from "../core/errors.ts";
+import { NotStartedError } from "../core/errors.ts";
 import type { PeerId } from "../core/peer_id.ts";
 import type { ContextDoc } from "./doc.ts";
-import { decodeDelta, MAX_SEQ } from "./delta.ts";
+import { MAX_SEQ } from "./delta.ts";
 import { writerPeer } from "./writer.ts";
 import type { VersionVector } from "./version_vector.ts";
 import type { Persistence } from "./_persistence.ts";
@@ -75,6 +76,7 @@ export type AntiEntropyCounters = Pick<
   | "offersSent"
   | "answersCut"
   | "rejectedMalformed"
+  | "rejectedTooLarge"
   | "rejectedIndirect"
   | "rejectedForged"
 >;
@@ -355,22 +357,12 @@ export class AntiEntropy {
     writer: string,
     item: unknown,
   ): Promise<boolean> {
-    if (
-      !Array.isArray(item) || !(item[0] instanceof Uint8Array) ||
-      !(item[1] instanceof Uint8Array) || item[0].length > this.#o.maxDeltaBytes
-    ) {
-      this.#stats.rejectedMalformed++;
+    const read = readSignedItem(item, this.#o.maxDeltaBytes);
+    if (typeof read === "string") {
+      this.#stats[read]++;
       return false;
     }
-    const [bytes, proof] = item as [Uint8Array, Uint8Array];
-    let delta;
-    try {
-      delta = decodeDelta(bytes);
-    } catch (error) {
-      if (!(error instanceof InvalidPathError)) throw error;
-      this.#stats.rejectedMalformed++;
-      return false;
-    }
+    const { bytes, proof, delta } = read;
     if (delta.writer !== writer) {
       this.#stats.rejectedMalformed++;
       return false;

@@ -59,12 +59,12 @@
  * @module
  */
 
+import { readSignedItem } from "./_signed.ts";
 import { decode, encode } from "./_msgpack.ts";
-import { InvalidPathError, NotStartedError } from "../core/errors.ts";
+import { NotStartedError } from "../core/errors.ts";
 import type { JsonObject, JsonValue } from "../core/events.ts";
 import type { PeerId } from "../core/peer_id.ts";
 import type { ContextDoc } from "./doc.ts";
-import { decodeDelta } from "./delta.ts";
 import { newWriterId, writerPeer } from "./writer.ts";
 import type { ContextStore } from "./store.ts";
 import type { TransportMessage } from "./transport.ts";
@@ -499,26 +499,12 @@ export class ContextSync {
 
   /** @returns true when merged or harmless, false when refused. */
   async #onDelta(doc: ContextDoc, item: unknown): Promise<boolean> {
-    if (
-      !Array.isArray(item) || !(item[0] instanceof Uint8Array) ||
-      !(item[1] instanceof Uint8Array)
-    ) {
-      this.#stats.rejectedMalformed++;
+    const read = readSignedItem(item, this.#o.maxDeltaBytes);
+    if (typeof read === "string") {
+      this.#stats[read]++;
       return false;
     }
-    const [bytes, proof] = item as [Uint8Array, Uint8Array];
-    if (bytes.length > this.#o.maxDeltaBytes) {
-      this.#stats.rejectedTooLarge++;
-      return false;
-    }
-    let delta;
-    try {
-      delta = decodeDelta(bytes);
-    } catch (error) {
-      if (!(error instanceof InvalidPathError)) throw error;
-      this.#stats.rejectedMalformed++;
-      return false;
-    }
+    const { bytes, proof, delta } = read;
     if (doc.hasSeen(delta.writer, delta.seq)) {
       this.#stats.duplicates++;
       return true;
