@@ -29,7 +29,8 @@ import { keyOf } from "./_dashboard_keys.ts";
 
 const DEVICES = 200;
 const RATE = DEVICES * 10;
-const WINDOW_S = 15;
+const WINDOW_S = 10;
+const ROUNDS = 3;
 const MEMORY_RATE = 5000;
 const SEED = 1313;
 const TEN_MINUTES = RATE * 600;
@@ -106,6 +107,8 @@ const show = (w: Window) =>
 class Fleet {
   readonly child: Deno.ChildProcess;
   readonly lines: Record<string, number | boolean | string>[] = [];
+  /** Whether the process ended. */
+  exited = false;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
 
   constructor(port: number, rate: number, total?: number) {
@@ -123,6 +126,7 @@ class Fleet {
     }).spawn();
     this.child = child;
     this.#writer = child.stdin.getWriter();
+    child.status.then(() => this.exited = true);
     (async () => {
       let buf = "";
       for await (
@@ -210,24 +214,28 @@ export async function bench(): Promise<void> {
     // 1. No dashboard: the baseline.
     let run = await startGateway(dir, []);
     let fleet = new Fleet(run.port, RATE);
-    await fleet.until((l) => l.phase === "ready", 60_000);
-    await sleep(3000);
-    const base = await measure(run.gw.child.pid, fleet, WINDOW_S);
-    await fleet.stop();
-    await run.gw.stop();
+    let base: Window;
+    try {
+      await fleet.until((l) => l.phase === "ready", 60_000);
+      await sleep(3000);
+      base = await measure(run.gw.child.pid, fleet, WINDOW_S);
+    } finally {
+      await fleet.stop();
+      await run.gw.stop();
+    }
 
     // 2. The dashboard served: windows with no page and with one page
-    // attached, alternated (the machine is shared: its noise spreads over
-    // both).
+    // attached, alternated ROUNDS times (the machine is shared: its noise
+    // spreads over both).
     run = await startGateway(dir, ["--http=127.0.0.1:0"]);
     const pid = run.gw.child.pid;
     fleet = new Fleet(run.port, RATE);
-    await fleet.until((l) => l.phase === "ready", 60_000);
-    await sleep(3000);
     const browser = await launchBrowser();
     const idle: Window[] = [], attached: Window[] = [];
     const renders: number[] = [];
     try {
+      await fleet.until((l) => l.phase === "ready", 60_000);
+      await sleep(3000);
       const open = async () => {
         const { page } = await browser.page();
         await page.setViewport({ width: 1500, height: 1100 });
@@ -238,11 +246,11 @@ export async function bench(): Promise<void> {
         );
         return page;
       };
-      for (let i = 0; i < 2; i++) {
-        idle.push(await measure(pid, fleet, WINDOW_S / 2));
+      for (let i = 0; i < ROUNDS; i++) {
+        idle.push(await measure(pid, fleet, WINDOW_S));
         const p = await open();
         await sleep(1000);
-        attached.push(await measure(pid, fleet, WINDOW_S / 2));
+        attached.push(await measure(pid, fleet, WINDOW_S));
         await p.close();
         await sleep(1000);
       }
@@ -260,13 +268,19 @@ export async function bench(): Promise<void> {
       await fleet.until((l) => l.phase === "ready", 60_000);
       const t0 = performance.now();
       const samples: string[] = [];
+      const fleetRss: number[] = [];
       let next = 0.1;
       while (!fleet.lines.some((l) => l.done)) {
+        if (fleet.exited) throw new Error("the fleet stopped");
+        if (Number(fleet.last()?.rssMiB ?? 0) > 2048) {
+          throw new Error("the fleet itself grew past 2 GiB: stopped");
+        }
         const sent = Number(fleet.last()?.sent ?? 0);
         if (sent >= next * events) {
           samples.push(
             `${fmt(100 * next, 0)}%: ${fmt(await rssMiB(pid), 0)} MiB`,
           );
+          fleetRss.push(Number(fleet.last()?.rssMiB ?? NaN));
           next += 0.1;
         }
         await sleep(250);
@@ -307,6 +321,7 @@ export async function bench(): Promise<void> {
         } MiB, ${samples.join(", ")}`,
       );
       console.log(`page banners at the end: ${JSON.stringify(lagged)}`);
+      console.log(`(the fleet's own RSS, MiB: ${fleetRss.join(", ")})`);
     } finally {
       await browser.close();
       await fleet.stop();

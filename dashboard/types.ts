@@ -19,7 +19,15 @@ import type { JsonObject, JsonValue } from "../mod.ts";
  */
 export type Counters = { [name: string]: number | Counters };
 
-/** The node serving the dashboard. */
+/**
+ * The node serving the dashboard.
+ *
+ * @example
+ * ```ts
+ * import type { SelfView } from "@avi/p2p/dashboard";
+ * const title = (s: SelfView) => s.gateway ? `${s.name} (gateway)` : s.name;
+ * ```
+ */
 export interface SelfView {
   /** Its peer id. */
   peerId: string;
@@ -35,7 +43,15 @@ export interface SelfView {
   startedAt: number;
 }
 
-/** A peer in view of this node. */
+/**
+ * A peer in view of this node.
+ *
+ * @example
+ * ```ts
+ * import type { PeerView } from "@avi/p2p/dashboard";
+ * const label = (p: PeerView) => `${p.name ?? p.peerId}: ${p.rttMs ?? "?"} ms`;
+ * ```
+ */
 export interface PeerView {
   /** Its peer id. */
   peerId: string;
@@ -53,7 +69,15 @@ export interface PeerView {
   since: number;
 }
 
-/** The last button press of a device. */
+/**
+ * The last button press of a device.
+ *
+ * @example
+ * ```ts
+ * import type { PressView } from "@avi/p2p/dashboard";
+ * const said = (p: PressView) => `${p.type} press of button ${p.buttonId}`;
+ * ```
+ */
 export interface PressView {
   /** When the gateway published it, ms since the Unix epoch. */
   ts: number;
@@ -63,7 +87,15 @@ export interface PressView {
   type?: string;
 }
 
-/** A device of the gateway, online or seen since the dashboard started. */
+/**
+ * A device of the gateway, online or seen since the dashboard started.
+ *
+ * @example
+ * ```ts
+ * import type { DeviceView } from "@avi/p2p/dashboard";
+ * const online = (ds: DeviceView[]) => ds.filter((d) => d.online).length;
+ * ```
+ */
 export interface DeviceView {
   /** The device id. */
   deviceId: string;
@@ -93,7 +125,15 @@ export interface DeviceView {
   lastPress?: PressView;
 }
 
-/** One pub/sub message, received or published by this node. */
+/**
+ * One pub/sub message, received or published by this node.
+ *
+ * @example
+ * ```ts
+ * import type { MessageView } from "@avi/p2p/dashboard";
+ * const text = (m: MessageView) => atob(m.data);
+ * ```
+ */
 export interface MessageView {
   /** Its order among the messages the dashboard saw (from 1). */
   seq: number;
@@ -111,7 +151,15 @@ export interface MessageView {
   mine: boolean;
 }
 
-/** An open (or lately closed) stream of this node. */
+/**
+ * An open (or lately closed) stream of this node.
+ *
+ * @example
+ * ```ts
+ * import type { StreamView } from "@avi/p2p/dashboard";
+ * const lossy = (s: StreamView) => s.lost > 0;
+ * ```
+ */
 export interface StreamView {
   /** The stream id. */
   id: string;
@@ -137,7 +185,15 @@ export interface StreamView {
   latencyMs: number;
 }
 
-/** Who last wrote a context path, as far as this dashboard saw. */
+/**
+ * Who last wrote a context path, as far as this dashboard saw.
+ *
+ * @example
+ * ```ts
+ * import type { WriteView } from "@avi/p2p/dashboard";
+ * const when = (w: WriteView) => new Date(w.at).toISOString();
+ * ```
+ */
 export interface WriteView {
   /** The writer's peer id. */
   by: string;
@@ -145,7 +201,15 @@ export interface WriteView {
   at: number;
 }
 
-/** Messages per second, one count per second up to `end`. */
+/**
+ * Messages per second, one count per second up to `end`.
+ *
+ * @example
+ * ```ts
+ * import type { RateView } from "@avi/p2p/dashboard";
+ * const now = (r: RateView) => (r.in.at(-1) ?? 0) + (r.out.at(-1) ?? 0);
+ * ```
+ */
 export interface RateView {
   /** The last second counted (whole seconds since the Unix epoch). */
   end: number;
@@ -155,7 +219,15 @@ export interface RateView {
   out: number[];
 }
 
-/** What was lost on the way to the page, counted since the start. */
+/**
+ * What was lost on the way to the page, counted since the start.
+ *
+ * @example
+ * ```ts
+ * import type { LagView } from "@avi/p2p/dashboard";
+ * const behind = (l: LagView) => l.nodeEvents + l.bridgeEvents > 0;
+ * ```
+ */
 export interface LagView {
   /** Node events the dashboard missed because it fell behind the node. */
   nodeEvents: number;
@@ -165,7 +237,15 @@ export interface LagView {
   messagesSkipped: number;
 }
 
-/** The counters of the node and its bridge. */
+/**
+ * The counters of the node and its bridge.
+ *
+ * @example
+ * ```ts
+ * import type { StatsView } from "@avi/p2p/dashboard";
+ * const published = (s: StatsView) => s.bridge?.published;
+ * ```
+ */
 export interface StatsView {
   /** The node's counters (`AviP2p.stats()`). */
   mesh: Counters;
@@ -173,7 +253,15 @@ export interface StatsView {
   bridge?: Counters;
 }
 
-/** Everything the page shows, at once. */
+/**
+ * Everything the page shows, at once.
+ *
+ * @example
+ * ```ts
+ * import type { DashboardSnapshot } from "@avi/p2p/dashboard";
+ * const cards = (s: DashboardSnapshot) => s.devices.map((d) => d.deviceId);
+ * ```
+ */
 export interface DashboardSnapshot {
   /** This node. */
   self: SelfView;
@@ -206,7 +294,15 @@ export interface DashboardSnapshot {
   droppedUpdates?: number;
 }
 
-/** What changed since the previous update; absent fields did not change. */
+/**
+ * What changed since the previous update; absent fields did not change.
+ *
+ * @example
+ * ```ts
+ * import type { DashboardUpdate } from "@avi/p2p/dashboard";
+ * const changed = (u: DashboardUpdate) => u.devices?.length ?? 0;
+ * ```
+ */
 export interface DashboardUpdate {
   /** The server's clock, ms since the Unix epoch. */
   now: number;
