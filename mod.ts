@@ -61,6 +61,7 @@ export type {
   SendStreamOptions,
   StreamFrame,
   StreamMode,
+  StreamServiceCounters,
   StreamStats,
 } from "./streams/mod.ts";
 export type { ContextSyncStats } from "./context/mod.ts";
