@@ -7,11 +7,14 @@
  *
  * Every table is bounded (see {@linkcode BOUNDS}); when nothing is attached
  * the model only keeps its tables up to date (no polling, no deltas).
+ * Peers, devices and the context tree are kept by their own tables
+ * (`_peers.ts`, `_devices.ts`, `_context.ts`); the messages, streams,
+ * counters and rate here.
  *
  * @module
  */
 
-import type { AviEvent, JsonObject, JsonValue } from "../mod.ts";
+import type { AviEvent } from "../mod.ts";
 import type { BridgeEvent } from "../bridge/mod.ts";
 import type {
   DashboardBridge,
@@ -23,39 +26,17 @@ import type {
   Counters,
   DashboardSnapshot,
   DashboardUpdate,
-  DeviceView,
   LagView,
   MessageView,
-  PeerView,
-  RateView,
   StatsView,
   StreamView,
-  WriteView,
 } from "./types.ts";
+import { BOUNDS, RateCounter, toBase64, trim } from "./_tables.ts";
+import { ContextTree } from "./_context.ts";
+import { DeviceTable } from "./_devices.ts";
+import { PeerTable } from "./_peers.ts";
 
-/** The bounds of the model's tables. */
-export const BOUNDS = {
-  /** Peers kept (disconnected ones go first). */
-  peers: 256,
-  /** Devices kept (offline ones go first). */
-  devices: 1024,
-  /** Messages kept for a page that connects. */
-  messages: 500,
-  /** Messages sent to pages per tick (the rest are counted, not sent). */
-  messagesPerTick: 100,
-  /** Payload bytes kept per message. */
-  payloadBytes: 512,
-  /** Context paths whose writer is remembered. */
-  writes: 5000,
-  /** Changed context paths sent one by one per tick (more: the whole document). */
-  contextPathsPerTick: 500,
-  /** Seconds of message rate kept. */
-  rateSeconds: 300,
-  /** Streams shown. */
-  streams: 64,
-  /** Topics the page may have the node subscribe to. */
-  watched: 32,
-} as const;
+export { BOUNDS, valueAt } from "./_tables.ts";
 
 const POLL_MS = 1000;
 const PEERS_EVERY = 3; // polls
@@ -70,102 +51,6 @@ interface StoredMessage {
   size: number;
   head: Uint8Array;
   mine: boolean;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
-  return btoa(s);
-}
-
-/** The value at a dotted path, or undefined. */
-export function valueAt(doc: JsonValue, path: string): JsonValue | undefined {
-  let v: JsonValue | undefined = doc;
-  for (const key of path.split(".")) {
-    if (v === null || typeof v !== "object" || Array.isArray(v)) {
-      return undefined;
-    }
-    if (!Object.hasOwn(v, key)) return undefined;
-    v = (v as Record<string, JsonValue>)[key];
-  }
-  return v;
-}
-
-/** Drops `map`'s oldest entries (insertion order) that `droppable` allows, down to `max`. */
-function trim<V>(
-  map: Map<string, V>,
-  max: number,
-  droppable: (v: V) => boolean,
-) {
-  if (map.size <= max) return;
-  for (const [k, v] of map) {
-    if (map.size <= max) return;
-    if (droppable(v)) map.delete(k);
-  }
-  for (const k of map.keys()) {
-    if (map.size <= max) return;
-    map.delete(k);
-  }
-}
-
-const BUTTON = /^device\/([^/]+)\/button$/;
-const DEVICE = /^device\/([^/]+)\//;
-
-/** Counts per whole second over a window, for the rate plot. */
-class RateCounter {
-  readonly #secs: number;
-  #in: number[];
-  #out: number[];
-  /** The second `#in[#secs - 1]` counts. */
-  #end: number;
-
-  constructor(secs: number, now: number) {
-    this.#secs = secs;
-    this.#in = new Array(secs).fill(0);
-    this.#out = new Array(secs).fill(0);
-    this.#end = Math.floor(now / 1000);
-  }
-
-  #advance(sec: number) {
-    const d = sec - this.#end;
-    if (d <= 0) return;
-    if (d >= this.#secs) {
-      this.#in.fill(0);
-      this.#out.fill(0);
-    } else {
-      this.#in.splice(0, d);
-      this.#out.splice(0, d);
-      for (let i = 0; i < d; i++) {
-        this.#in.push(0);
-        this.#out.push(0);
-      }
-    }
-    this.#end = sec;
-  }
-
-  count(now: number, mine: boolean) {
-    this.#advance(Math.floor(now / 1000));
-    (mine ? this.#out : this.#in)[this.#secs - 1]++;
-  }
-
-  /**
-   * The complete seconds after `after` (every kept one when undefined), up
-   * to the last complete second.
-   */
-  view(now: number, after?: number): RateView {
-    this.#advance(Math.floor(now / 1000));
-    const last = this.#end - 1;
-    const k = after === undefined
-      ? this.#secs - 1
-      : Math.min(this.#secs - 1, last - after);
-    if (k <= 0) return { end: last, in: [], out: [] };
-    const from = this.#secs - 1 - k;
-    return {
-      end: last,
-      in: this.#in.slice(from, this.#secs - 1),
-      out: this.#out.slice(from, this.#secs - 1),
-    };
-  }
 }
 
 /** Options of the model. */
@@ -185,10 +70,9 @@ export class DashboardModel {
   readonly #startedAt = Date.now();
   #closed = false;
 
-  #peers = new Map<string, PeerView>();
-  #devices = new Map<string, DeviceView>();
-  #context: JsonObject = {};
-  #writes = new Map<string, WriteView>();
+  readonly #peers: PeerTable;
+  readonly #devices: DeviceTable;
+  readonly #context = new ContextTree();
   #messages: (StoredMessage | undefined)[] = new Array(BOUNDS.messages);
   #seq = 0;
   #rate: RateCounter;
@@ -201,11 +85,6 @@ export class DashboardModel {
 
   // What changed since the last update (kept only while active).
   #active = false;
-  #dirtyPeers = new Set<string>();
-  #gonePeers = new Set<string>();
-  #dirtyDevices = new Set<string>();
-  #dirtyPaths = new Set<string>();
-  #contextFull = false;
   #sentSeq = 0;
   #sentRateEnd: number | undefined;
   #sentStats = "";
@@ -225,6 +104,8 @@ export class DashboardModel {
     this.#node = node;
     this.#h = node.handle();
     this.#o = options;
+    this.#peers = new PeerTable(this.#h);
+    this.#devices = new DeviceTable(options.bridge, this.#lag);
     this.#rate = new RateCounter(BOUNDS.rateSeconds, Date.now());
     this.#stats = this.#readStats();
   }
@@ -241,11 +122,11 @@ export class DashboardModel {
     if (this.#bridgeEvents) {
       this.#loops.push(this.#bridgeLoop(this.#bridgeEvents));
     }
-    this.#context = await this.#h.getContext();
+    this.#context.doc = await this.#h.getContext();
     for (const id of await this.#h.connectedPeers()) {
-      this.#peerUp(id, undefined);
+      this.#peers.up(id, undefined);
     }
-    this.#pollDevices();
+    this.#devices.poll();
     for (const t of this.#o.topics) await this.watch(t);
   }
 
@@ -267,11 +148,9 @@ export class DashboardModel {
   setActive(active: boolean): void {
     if (active === this.#active || this.#closed) return;
     this.#active = active;
-    this.#dirtyPeers.clear();
-    this.#gonePeers.clear();
-    this.#dirtyDevices.clear();
-    this.#dirtyPaths.clear();
-    this.#contextFull = false;
+    this.#peers.setActive(active);
+    this.#devices.setActive(active);
+    this.#context.setActive(active);
     this.#sentSeq = this.#seq;
     this.#sentRateEnd = undefined;
     if (active) {
@@ -327,10 +206,10 @@ export class DashboardModel {
         startedAt: this.#startedAt,
       },
       now,
-      peers: [...this.#peers.values()],
-      devices: [...this.#devices.values()],
-      context: this.#context,
-      writes: Object.fromEntries(this.#writes),
+      peers: this.#peers.views(),
+      devices: this.#devices.views(),
+      context: this.#context.doc,
+      writes: this.#context.writes(),
       messages: this.#messageViews(BOUNDS.messagesPerTick, 0),
       watched: [...this.#watched],
       streams: this.#streamViews(),
@@ -348,47 +227,9 @@ export class DashboardModel {
     const now = Date.now();
     const u: DashboardUpdate = { now };
     let any = false;
-    if (this.#dirtyPeers.size > 0) {
-      u.peers = [...this.#dirtyPeers].map((id) => this.#peers.get(id))
-        .filter((p): p is PeerView => p !== undefined);
-      this.#dirtyPeers.clear();
-      any = true;
-    }
-    if (this.#gonePeers.size > 0) {
-      u.peersGone = [...this.#gonePeers];
-      this.#gonePeers.clear();
-      any = true;
-    }
-    if (this.#dirtyDevices.size > 0) {
-      u.devices = [...this.#dirtyDevices].map((id) => this.#devices.get(id))
-        .filter((d): d is DeviceView => d !== undefined);
-      this.#dirtyDevices.clear();
-      any = true;
-    }
-    if (this.#contextFull || this.#dirtyPaths.size > 0) {
-      const writes: Record<string, WriteView> = {};
-      if (this.#contextFull) {
-        u.context = { full: this.#context };
-        for (const [p, w] of this.#writes) writes[p] = w;
-      } else {
-        // A path under another changed path goes with its ancestor.
-        const paths = [...this.#dirtyPaths].sort();
-        const set: [string, JsonValue | null][] = [];
-        let last: string | undefined;
-        for (const p of paths) {
-          const w = this.#writes.get(p);
-          if (w) writes[p] = w;
-          if (last !== undefined && p.startsWith(`${last}.`)) continue;
-          last = p;
-          set.push([p, valueAt(this.#context, p) ?? null]);
-        }
-        u.context = { set };
-      }
-      u.writes = writes;
-      this.#dirtyPaths.clear();
-      this.#contextFull = false;
-      any = true;
-    }
+    if (this.#peers.collect(u)) any = true;
+    if (this.#devices.collect(u)) any = true;
+    if (this.#context.collect(u)) any = true;
     if (this.#seq > this.#sentSeq) {
       const fresh = this.#seq - this.#sentSeq;
       const n = Math.min(fresh, BOUNDS.messagesPerTick);
@@ -473,32 +314,16 @@ export class DashboardModel {
         this.#onMessage(ev.from, ev.topic, ev.data, false);
         break;
       case "peerDiscovered":
-        if (!this.#peers.has(ev.peerId)) {
-          this.#setPeer({
-            peerId: ev.peerId,
-            addresses: [],
-            connected: false,
-            since: Date.now(),
-          });
-        }
+        this.#peers.discovered(ev.peerId);
         break;
       case "peerConnected":
-        this.#peerUp(ev.peerId, ev.address);
+        this.#peers.up(ev.peerId, ev.address);
         break;
-      case "peerDisconnected": {
-        const p = this.#peers.get(ev.peerId);
-        if (p) {
-          this.#setPeer({
-            ...p,
-            connected: false,
-            remoteAddress: undefined,
-            since: Date.now(),
-          });
-        }
+      case "peerDisconnected":
+        this.#peers.down(ev.peerId);
         break;
-      }
       case "contextUpdated":
-        this.#onContext(ev.peerId, ev.context, ev.changedPaths);
+        this.#context.onUpdate(ev.peerId, ev.context, ev.changedPaths);
         break;
       case "streamRequested":
       case "streamAccepted":
@@ -509,10 +334,7 @@ export class DashboardModel {
       case "lagged":
         this.#lag.nodeEvents += ev.dropped;
         // Events were lost: take the context again.
-        this.#h.getContext().then((c) => {
-          this.#context = c;
-          if (this.#active) this.#contextFull = true;
-        }, () => {});
+        this.#h.getContext().then((c) => this.#context.reload(c), () => {});
         break;
     }
   }
@@ -521,50 +343,9 @@ export class DashboardModel {
     try {
       for await (const ev of events) {
         if (this.#closed) break;
-        this.#onBridgeEvent(ev);
+        this.#devices.onBridgeEvent(ev);
       }
     } catch { /* the bridge closed */ }
-  }
-
-  #onBridgeEvent(ev: BridgeEvent): void {
-    switch (ev.type) {
-      case "deviceConnected": {
-        const d = this.#device(ev.deviceId);
-        d.online = true;
-        d.sleeping = false;
-        d.address = ev.address;
-        d.sessionId = ev.sessionId;
-        d.connectedAt = d.lastSeen = Date.now();
-        d.goneReason = undefined;
-        this.#touchDevice(d.deviceId);
-        this.#pollDevices();
-        break;
-      }
-      case "deviceGone": {
-        const d = this.#devices.get(ev.deviceId);
-        if (!d) break;
-        if (ev.reason !== "replaced") d.online = false;
-        d.goneReason = ev.reason;
-        this.#touchDevice(d.deviceId);
-        break;
-      }
-      case "deviceSleeping": {
-        const d = this.#device(ev.deviceId);
-        d.sleeping = true;
-        this.#touchDevice(d.deviceId);
-        break;
-      }
-      case "deviceAwake": {
-        const d = this.#device(ev.deviceId);
-        d.sleeping = false;
-        this.#touchDevice(d.deviceId);
-        break;
-      }
-      case "lagged":
-        this.#lag.bridgeEvents += ev.dropped;
-        this.#pollDevices();
-        break;
-    }
   }
 
   #onMessage(
@@ -585,41 +366,7 @@ export class DashboardModel {
       mine,
     };
     this.#rate.count(now, mine);
-    if (!mine || !topic.startsWith("device/")) return;
-    const id = DEVICE.exec(topic)?.[1];
-    if (id === undefined) return;
-    const d = this.#devices.get(id);
-    if (!d) return;
-    d.events++;
-    if (BUTTON.test(topic)) {
-      d.presses++;
-      const press: DeviceView["lastPress"] = { ts: now };
-      try {
-        const j = JSON.parse(new TextDecoder().decode(data));
-        if (typeof j?.button_id === "number") press.buttonId = j.button_id;
-        if (typeof j?.type === "string") press.type = j.type;
-      } catch { /* not the bridge's JSON */ }
-      d.lastPress = press;
-    }
-    d.lastSeen = now;
-    this.#touchDevice(id);
-  }
-
-  #onContext(writer: string, doc: JsonObject, changed: string[]): void {
-    this.#context = doc;
-    const at = Date.now();
-    for (const p of changed) {
-      this.#writes.delete(p);
-      this.#writes.set(p, { by: writer, at });
-      if (this.#active && !this.#contextFull) {
-        this.#dirtyPaths.add(p);
-        if (this.#dirtyPaths.size > BOUNDS.contextPathsPerTick) {
-          this.#contextFull = true;
-          this.#dirtyPaths.clear();
-        }
-      }
-    }
-    trim(this.#writes, BOUNDS.writes, () => true);
+    if (mine) this.#devices.onPublished(topic, data, now);
   }
 
   #onStream(
@@ -671,119 +418,6 @@ export class DashboardModel {
     trim(this.#streams, BOUNDS.streams, (v) => v.state === "closed");
   }
 
-  // ---- peers and devices ---------------------------------------------------
-
-  #setPeer(p: PeerView): void {
-    if (p.remoteAddress === undefined) delete p.remoteAddress;
-    this.#peers.set(p.peerId, p);
-    if (this.#active) {
-      this.#dirtyPeers.add(p.peerId);
-      this.#gonePeers.delete(p.peerId);
-    }
-    if (this.#peers.size > BOUNDS.peers) {
-      const before = new Set(this.#peers.keys());
-      trim(this.#peers, BOUNDS.peers, (v) => !v.connected);
-      for (const id of before) {
-        if (!this.#peers.has(id) && this.#active) {
-          this.#gonePeers.add(id);
-          this.#dirtyPeers.delete(id);
-        }
-      }
-    }
-  }
-
-  #peerUp(id: string, address: string | undefined): void {
-    const p = this.#peers.get(id);
-    this.#setPeer({
-      peerId: id,
-      addresses: p?.addresses ?? [],
-      name: p?.name,
-      rttMs: p?.rttMs,
-      connected: true,
-      remoteAddress: address ?? p?.remoteAddress,
-      since: p?.connected ? p.since : Date.now(),
-    });
-    if (p?.name === undefined) this.#refreshPeer(id);
-  }
-
-  async #refreshPeer(id: string): Promise<void> {
-    const info = await this.#h.peerInfo(id).catch(() => undefined);
-    const p = this.#peers.get(id);
-    if (!info || !p) return;
-    const name = info.agentVersion ?? p.name;
-    const addresses = info.addresses;
-    if (
-      name === p.name &&
-      JSON.stringify(addresses) === JSON.stringify(p.addresses)
-    ) return;
-    this.#setPeer({ ...p, name, addresses });
-  }
-
-  #device(id: string): DeviceView {
-    let d = this.#devices.get(id);
-    if (!d) {
-      d = {
-        deviceId: id,
-        online: false,
-        address: "",
-        sessionId: 0,
-        connectedAt: 0,
-        lastSeen: 0,
-        subscriptions: [],
-        sleeping: false,
-        queued: 0,
-        events: 0,
-        presses: 0,
-      };
-      this.#devices.set(id, d);
-      trim(this.#devices, BOUNDS.devices, (v) => !v.online);
-    }
-    return d;
-  }
-
-  #touchDevice(id: string): void {
-    if (this.#active) this.#dirtyDevices.add(id);
-  }
-
-  /** Takes the bridge's device list (details that have no event). */
-  #pollDevices(): void {
-    const bridge = this.#o.bridge;
-    if (!bridge) return;
-    let list;
-    try {
-      list = bridge.devices();
-    } catch {
-      return; // closed
-    }
-    const seen = new Set<string>();
-    for (const info of list) {
-      seen.add(info.deviceId);
-      const d = this.#device(info.deviceId);
-      const subs = info.subscriptions.join("\n");
-      if (
-        d.online && d.address === info.address &&
-        d.sessionId === info.sessionId && d.lastSeen === info.lastSeen &&
-        d.sleeping === info.sleeping && d.queued === info.queued &&
-        d.subscriptions.join("\n") === subs
-      ) continue;
-      d.online = true;
-      d.address = info.address;
-      d.sessionId = info.sessionId;
-      d.connectedAt = info.connectedAt;
-      d.lastSeen = Math.max(d.lastSeen, info.lastSeen);
-      d.subscriptions = [...info.subscriptions];
-      d.sleeping = info.sleeping;
-      d.queued = info.queued;
-      this.#touchDevice(d.deviceId);
-    }
-    for (const d of this.#devices.values()) {
-      if (d.online && !seen.has(d.deviceId)) {
-        d.online = false;
-        this.#touchDevice(d.deviceId);
-      }
-    }
-  }
-
   // ---- polling while a page is attached ------------------------------------
 
   #readStats(): StatsView {
@@ -802,10 +436,10 @@ export class DashboardModel {
     const n = this.#polls++;
     try {
       if (this.#node.running) this.#stats = this.#readStats();
-      this.#pollDevices();
+      this.#devices.poll();
       await this.#pollStreams();
-      if (n % PEERS_EVERY === 0) await this.#pollPeers();
-      if (n % PING_EVERY === 0) await this.#pingPeers();
+      if (n % PEERS_EVERY === 0) await this.#peers.poll();
+      if (n % PING_EVERY === 0) await this.#peers.ping();
     } catch {
       /* the node is stopping */
     } finally {
@@ -838,36 +472,5 @@ export class DashboardModel {
       });
       if (st.state === "closed") s.closedAt = now;
     }
-  }
-
-  async #pollPeers(): Promise<void> {
-    const ids = new Set<string>(await this.#h.connectedPeers());
-    for (const id of ids) {
-      const p = this.#peers.get(id);
-      if (!p || !p.connected) this.#peerUp(id, undefined);
-      else await this.#refreshPeer(id);
-    }
-    for (const p of this.#peers.values()) {
-      if (p.connected && !ids.has(p.peerId)) {
-        this.#setPeer({
-          ...p,
-          connected: false,
-          remoteAddress: undefined,
-          since: Date.now(),
-        });
-      }
-    }
-  }
-
-  async #pingPeers(): Promise<void> {
-    const up = [...this.#peers.values()].filter((p) => p.connected);
-    await Promise.all(up.map(async (p) => {
-      const rtt = await this.#h.ping(p.peerId, { timeoutMs: 2000 }).catch(
-        () => undefined,
-      );
-      const now = this.#peers.get(p.peerId);
-      if (rtt === undefined || !now) return;
-      this.#setPeer({ ...now, rttMs: Math.round(rtt * 10) / 10 });
-    }));
   }
 }
