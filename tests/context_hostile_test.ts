@@ -193,6 +193,13 @@ Deno.test("context hostile: digests on the gossip topic are not answered to the 
       });
     }
     await untilSees(hub, "avi.device.k59", "x".repeat(500), "the writes");
+    // Everyone has them: ordinary anti-entropy then has nothing to offer.
+    await untilSees(
+      evil,
+      "avi.device.k59",
+      "x".repeat(500),
+      "the writes at evil",
+    );
     const before = hub.stats().context.offersSent;
     const rows: [string, number][] = [];
     for (let i = 0; i < 2000; i++) rows.push([`forged-${i}`, i + 1]);
