@@ -65,6 +65,8 @@ async function side(maxStreams: number): Promise<Side> {
   s.service = new StreamService({
     libp2p: node.libp2p,
     maxStreams,
+    // one peer opens every stream of the bench: give it all of them
+    maxStreamsPerPeer: maxStreams,
     emit: (e) => {
       if (e.type === "streamData") s.onData?.(e);
       else if (e.type === "streamRequested") {
