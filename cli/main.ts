@@ -2,11 +2,9 @@
 /**
  * `avi`: run, watch and steer a home mesh from the command line.
  *
- * ```sh
- * deno install -g -n avi --allow-net --allow-env --allow-sys=networkInterfaces \
- *   --allow-read --allow-write --unstable-net jsr:@avi/p2p/cli
- * avi --help
- * ```
+ * Installed from JSR as `@avi/p2p/cli` with `deno install -g -n avi` and the
+ * permissions below (the README has the whole line); in this repository,
+ * `deno task avi --help`.
  *
  * Commands: `node`, `gateway`, `pub`, `sub`, `ctx`, `peers`, `devices`;
  * `avi COMMAND --help` describes each. Exit status: 0 success; 1 the command
