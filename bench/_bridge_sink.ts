@@ -22,6 +22,10 @@ interface SinkJob {
   bootstrap?: string;
   /** MQTT: the broker's port. */
   port?: number;
+  /** MQTT: the filter to subscribe to. @default "device/+/sensor/#" */
+  filter?: string;
+  /** MQTT: the subscription's QoS. @default 1 */
+  qos?: 0 | 1;
   topics: string[];
   throughputEvents: number;
   latencyEvents: number;
@@ -85,9 +89,11 @@ if (job.mode === "mesh") {
     await node.shutdown();
   };
 } else {
-  const c = await mqttClient(job.port!, "bench-sub");
+  const c = await mqttClient(job.port!, `bench-sub-${Deno.pid}`);
   c.on("message", (_t, p) => add(p));
-  await c.subscribeAsync("device/+/sensor/#", { qos: 1 });
+  await c.subscribeAsync(job.filter ?? "device/+/sensor/#", {
+    qos: job.qos ?? 1,
+  });
   out({ phase: "ready" });
   close = () => c.endAsync(true);
 }

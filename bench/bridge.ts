@@ -27,6 +27,7 @@ import { EmbeddedBridge } from "../bridge/mod.ts";
 import { AviP2p } from "../mesh/mod.ts";
 import { startMqttBroker } from "./_bridge_mqtt.ts";
 import { atRate } from "./_pace.ts";
+import { type Child, spawnChild } from "./_child.ts";
 
 const DEVICES = 20;
 const THROUGHPUT_EVENTS = 20_000;
@@ -67,19 +68,6 @@ interface PathResult {
 
 // ---- the device fleet and the subscriber (subprocesses) --------------------------
 
-interface Child {
-  /** Resolves with the line of that phase. */
-  phase(name: string): Promise<Record<string, number>>;
-  /** The line of that phase if it comes within `ms`, else `undefined`. */
-  phaseWithin(
-    name: string,
-    ms: number,
-  ): Promise<Record<string, number> | undefined>;
-  /** Write a line to its stdin. */
-  tell(line: string): Promise<void>;
-  close(): Promise<void>;
-}
-
 const LATENCY_EVENTS = LATENCY_RATE * LATENCY_SECONDS;
 const TOPICS = Array.from(
   { length: DEVICES },
@@ -110,73 +98,6 @@ function spawnSink(
     throughputEvents: THROUGHPUT_EVENTS,
     latencyEvents: LATENCY_EVENTS,
   });
-}
-
-function spawnChild(script: string, job: Record<string, unknown>): Child {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-P=node",
-      `--config=${new URL("../deno.json", import.meta.url).pathname}`,
-      new URL(`./${script}`, import.meta.url).pathname,
-      JSON.stringify(job),
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const stdin = child.stdin.getWriter();
-  const seen = new Map<string, Record<string, number>>();
-  const waiters = new Map<string, (v: Record<string, number>) => void>();
-  const reader = (async () => {
-    let buf = "";
-    for await (
-      const chunk of child.stdout.pipeThrough(new TextDecoderStream())
-    ) {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const o = JSON.parse(line);
-          seen.set(o.phase, o);
-          waiters.get(o.phase)?.(o);
-        } catch { /* not ours */ }
-      }
-    }
-  })();
-  const phase = (name: string) => {
-    const o = seen.get(name);
-    if (o) return Promise.resolve(o);
-    return new Promise<Record<string, number>>((r) => waiters.set(name, r));
-  };
-  return {
-    phase,
-    async phaseWithin(name, ms) {
-      let t: ReturnType<typeof setTimeout> | undefined;
-      const r = await Promise.race([
-        phase(name),
-        new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms))),
-      ]);
-      clearTimeout(t);
-      return r;
-    },
-    tell: (line) => stdin.write(new TextEncoder().encode(line + "\n")),
-    async close() {
-      try {
-        await stdin.close();
-      } catch { /* closed */ }
-      const t = setTimeout(() => {
-        try {
-          child.kill();
-        } catch { /* gone */ }
-      }, 15_000);
-      await child.status;
-      clearTimeout(t);
-      await reader;
-    },
-  };
 }
 
 /** Runs the workload and reads the figures off the subscriber. */

@@ -35,6 +35,7 @@
  */
 
 import process from "node:process";
+import { spawnPhased } from "./_child.ts";
 
 // ---------------------------------------------------------------------------
 // shared
@@ -568,69 +569,24 @@ interface Proc {
 }
 
 function spawn(root: URL, job: Job): Proc {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      // the profile reads /proc/self/task, which Deno grants only with -A
-      ...(job.profile
-        ? ["--allow-all"]
-        : ["--allow-net", "--allow-env", "--allow-read", "--allow-sys"]),
-      `--config=${new URL("deno.json", root).pathname}`,
-      new URL("bench/hop.ts", root).pathname,
-      JSON.stringify(job),
-    ],
+  const child = spawnPhased([
+    "run",
+    // the profile reads /proc/self/task, which Deno grants only with -A
+    ...(job.profile
+      ? ["--allow-all"]
+      : ["--allow-net", "--allow-env", "--allow-read", "--allow-sys"]),
+    `--config=${new URL("deno.json", root).pathname}`,
+    new URL("bench/hop.ts", root).pathname,
+    JSON.stringify(job),
+  ], {
     cwd: new URL(".", root).pathname,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const stdin = proc.stdin.getWriter();
-  const seen = new Map<string, Record<string, number>>();
-  const waiters = new Map<string, (v: Record<string, number>) => void>();
-  const reader = (async () => {
-    let buf = "";
-    for await (
-      const chunk of proc.stdout.pipeThrough(new TextDecoderStream())
-    ) {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const o = JSON.parse(line);
-          seen.set(o.phase, o);
-          waiters.get(o.phase)?.(o);
-        } catch { /* not ours */ }
-      }
-    }
-  })();
+    killAfterMs: 5_000,
+    signal: "SIGKILL",
+  });
   return {
-    async phase(name, ms = 120_000) {
-      const o = seen.get(name);
-      if (o) return o;
-      let t: ReturnType<typeof setTimeout> | undefined;
-      const r = await Promise.race([
-        new Promise<Record<string, number>>((r) => waiters.set(name, r)),
-        new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms))),
-      ]);
-      clearTimeout(t);
-      return r;
-    },
-    tell: (line) => stdin.write(new TextEncoder().encode(line + "\n")),
-    async close() {
-      try {
-        await stdin.close();
-      } catch { /* closed */ }
-      const t = setTimeout(() => {
-        try {
-          proc.kill("SIGKILL");
-        } catch { /* gone */ }
-      }, 5_000);
-      await proc.status;
-      clearTimeout(t);
-      await reader;
-    },
+    phase: (name, ms = 120_000) => child.phaseWithin(name, ms),
+    tell: (line) => child.tell(line),
+    close: () => child.close(),
   };
 }
 

@@ -8,7 +8,7 @@
  *
  * Processes, as in bench/bridge.ts: the devices (bench/_bridge_fleet.ts),
  * the gateway (this one), mosquitto, the MQTT subscriber
- * (bench/_mqtt_sink.ts) and the mesh subscriber (bench/_bridge_sink.ts),
+ * (bench/_bridge_sink.ts in MQTT mode) and the mesh subscriber (bench/_bridge_sink.ts),
  * sharing the machine's cores. Figures are printed, not checked.
  *
  * @module
@@ -19,6 +19,7 @@ import { EmbeddedBridge } from "../bridge/mod.ts";
 import { MqttBridge } from "../mqtt/mod.ts";
 import { Mosquitto } from "../tests/support/mosquitto.ts";
 import { atRate } from "./_pace.ts";
+import { type Child, spawnChild } from "./_child.ts";
 
 const DEVICES = 20;
 const THROUGHPUT_EVENTS = 20_000;
@@ -40,84 +41,6 @@ function keyOf(id: number, seed: number): Uint8Array {
   v.setUint32(4, seed);
   k[31] = 0xa5;
   return k;
-}
-
-interface Child {
-  phase(name: string): Promise<Record<string, number>>;
-  phaseWithin(
-    name: string,
-    ms: number,
-  ): Promise<Record<string, number> | undefined>;
-  tell(line: string): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** A helper process whose stdout is one JSON line per phase. */
-function spawnChild(script: string, job: Record<string, unknown>): Child {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-P=node",
-      `--config=${new URL("../deno.json", import.meta.url).pathname}`,
-      new URL(`./${script}`, import.meta.url).pathname,
-      JSON.stringify(job),
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const stdin = child.stdin.getWriter();
-  const seen = new Map<string, Record<string, number>>();
-  const waiters = new Map<string, (v: Record<string, number>) => void>();
-  const reader = (async () => {
-    let buf = "";
-    for await (
-      const chunk of child.stdout.pipeThrough(new TextDecoderStream())
-    ) {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const o = JSON.parse(line);
-          seen.set(o.phase, o);
-          waiters.get(o.phase)?.(o);
-        } catch { /* not ours */ }
-      }
-    }
-  })();
-  const phase = (name: string) => {
-    const o = seen.get(name);
-    if (o) return Promise.resolve(o);
-    return new Promise<Record<string, number>>((r) => waiters.set(name, r));
-  };
-  return {
-    phase,
-    async phaseWithin(name, ms) {
-      let t: ReturnType<typeof setTimeout> | undefined;
-      const r = await Promise.race([
-        phase(name),
-        new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms))),
-      ]);
-      clearTimeout(t);
-      return r;
-    },
-    tell: (line) => stdin.write(new TextEncoder().encode(line + "\n")),
-    async close() {
-      try {
-        await stdin.close();
-      } catch { /* closed */ }
-      const t = setTimeout(() => {
-        try {
-          child.kill();
-        } catch { /* gone */ }
-      }, 15_000);
-      await child.status;
-      clearTimeout(t);
-      await reader;
-    },
-  };
 }
 
 interface Leg {
@@ -197,9 +120,12 @@ async function run(withMqtt: boolean): Promise<{ mesh: Leg; mqtt?: Leg }> {
     if (broker && mqtt) {
       const end = Date.now() + 20_000;
       while (!mqtt.connected && Date.now() < end) await sleep(20);
-      mqttSink = spawnChild("_mqtt_sink.ts", {
+      mqttSink = spawnChild("_bridge_sink.ts", {
+        mode: "mqtt",
         port: broker.port,
-        topic: `${mqtt.baseTopic}/device/+/sensor/#`,
+        filter: `${mqtt.baseTopic}/device/+/sensor/#`,
+        qos: 0,
+        topics: [],
         throughputEvents: THROUGHPUT_EVENTS,
         latencyEvents: LATENCY_EVENTS,
       });
@@ -265,9 +191,12 @@ async function mqttLegAlone(): Promise<Leg> {
     publish: async () => {},
     events: () => node.handle().events(),
   });
-  const sink = spawnChild("_mqtt_sink.ts", {
+  const sink = spawnChild("_bridge_sink.ts", {
+    mode: "mqtt",
     port: broker.port,
-    topic: `${mqtt.baseTopic}/device/+/sensor/#`,
+    filter: `${mqtt.baseTopic}/device/+/sensor/#`,
+    qos: 0,
+    topics: [],
     throughputEvents: LEG_EVENTS,
     latencyEvents: LEG_LATENCY_EVENTS,
   });
