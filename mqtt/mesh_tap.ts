@@ -17,41 +17,22 @@
 import type { BridgeMesh } from "../bridge/mod.ts";
 import type { AviEvent, JsonObject, JsonValue, PeerId } from "../mod.ts";
 
-/** What the MQTT bridge needs of a node: its handle (`AviP2pHandle`) fits. */
-export interface MqttMesh {
+/**
+ * What the MQTT bridge needs of a node: what the UDP bridge needs
+ * ({@linkcode BridgeMesh}), its peer id, and the shared context. Its handle
+ * (`AviP2pHandle`) fits.
+ */
+export interface MqttMesh extends BridgeMesh {
   /** This node's peer id. */
   readonly peerId: string;
   /** Subscribe the node to a topic. */
   subscribe(topic: string): Promise<unknown>;
   /** Unsubscribe the node from a topic. */
   unsubscribe(topic: string): Promise<unknown>;
-  /** The node's subscriptions. */
-  subscriptions?(): Promise<string[]>;
-  /** Publish on a topic. */
-  publish(topic: string, data: Uint8Array): Promise<unknown>;
-  /** Publish several messages as one mesh message. */
-  publishBatch?(
-    messages: { topic: string; data: Uint8Array }[],
-  ): Promise<unknown>;
-  /** A new consumer of the node's events. */
-  events(): AsyncIterableIterator<AviEvent>;
   /** Deep-merge a patch into the shared context. */
   updateContext(patch: JsonObject): Promise<unknown>;
   /** The value at a dotted path of the shared context. */
   getContext(path: string): Promise<JsonValue | undefined>;
-  /** Ask a peer for a stream. */
-  requestStream?(
-    peerId: string,
-    reason: string,
-    options?: { mode?: "reliable" | "realtime" },
-  ): Promise<string>;
-  /** Send one frame on a stream. */
-  sendStreamData?(
-    streamId: string,
-    data: Uint8Array,
-  ): Promise<unknown> | unknown;
-  /** Close a stream. */
-  closeStream?(streamId: string): Promise<unknown> | unknown;
 }
 
 /** Messages injected and not yet read by a slow consumer, at most. */
