@@ -7,6 +7,7 @@
  */
 
 import type { JsonObject, JsonValue } from "../mod.ts";
+import type { DeviceInfo } from "../bridge/mod.ts";
 
 /**
  * Counters by name: numbers, and groups of counters.
@@ -96,25 +97,9 @@ export interface PressView {
  * const online = (ds: DeviceView[]) => ds.filter((d) => d.online).length;
  * ```
  */
-export interface DeviceView {
-  /** The device id. */
-  deviceId: string;
+export interface DeviceView extends DeviceInfo {
   /** Whether it has a session now. */
   online: boolean;
-  /** Its last source, `"address:port"`. */
-  address: string;
-  /** Its session id. */
-  sessionId: number;
-  /** When its session began, ms since the Unix epoch. */
-  connectedAt: number;
-  /** When its last authenticated frame came, ms since the Unix epoch. */
-  lastSeen: number;
-  /** Its subscriptions. */
-  subscriptions: string[];
-  /** Whether it announced that it sleeps. */
-  sleeping: boolean;
-  /** Messages waiting for it. */
-  queued: number;
   /** Why its last session ended (`timeout`, `disconnected`, ...). */
   goneReason?: string;
   /** Messages published for it since the dashboard started. */
