@@ -28,6 +28,7 @@ import { patchEd25519KeyCache } from "./_ed25519_cache.ts";
 import { patchYamuxWindowUpdates } from "./_yamux_window.ts";
 import { patchConsume } from "./_consume.ts";
 import { patchGossipIdle } from "./_gossip_idle.ts";
+import { fastMsgId, msgIdFn, msgIdToStr } from "./_msg_id.ts";
 import type { WrittenFor } from "./_written_for.ts";
 
 /**
@@ -168,6 +169,11 @@ export async function buildLibp2p(
       heartbeatInterval: 1000,
       maxInboundDataLength: config.maxMessageBytes + 64 * 1024,
       fallbackToFloodsub: false,
+      // the same ids, made without detours; copies already seen are
+      // recognised before their signature is checked again (mesh/_msg_id.ts)
+      msgIdFn,
+      msgIdToStrFn: msgIdToStr,
+      fastMsgIdFn: fastMsgId,
     }),
   };
   if (config.enableKad) {
