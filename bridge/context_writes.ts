@@ -1,8 +1,9 @@
 /**
  * Sensor readings in the shared context, for the uplink: each reading is
  * checked by the context's own rules and the device's sensor bound before
- * it joins a batch; readings are written at most every `contextFlushMs`
- * (the latest of each sensor wins, replacing its previous value), in
+ * it joins a batch; readings are written at most every `contextFlushMs`,
+ * or at once when {@linkcode CONTEXT_BATCH_READINGS} wait (the latest of
+ * each sensor wins, replacing its previous value), in
  * changes under the node's delta bound, split in halves when the node still
  * refuses one; a reading resolves once it is applied.
  *
@@ -10,7 +11,7 @@
  */
 
 import type { JsonObject, JsonValue } from "../core/events.ts";
-import { ContextDoc, encodeDelta } from "../context/mod.ts";
+import { ContextDoc } from "../context/mod.ts";
 import { ErrorCode } from "../protocol/mod.ts";
 import type { BridgeEvent } from "./bridge_events.ts";
 import type { BridgeMesh } from "./mesh_port.ts";
@@ -22,6 +23,14 @@ import {
 import type { Device, SensorState } from "./sessions.ts";
 import type { BridgeStats } from "./stats.ts";
 import type { GatewayClock } from "./transport.ts";
+/**
+ * A batch of readings is written as soon as this many wait for it, without
+ * waiting for `contextFlushMs`: under load, acks are not held back a whole
+ * flush interval (a device's QoS 1 window would then bound its rate), and a
+ * change still carries many readings.
+ */
+export const CONTEXT_BATCH_READINGS = 64;
+
 /** A reading waiting for its context write (the latest of its sensor). */
 interface PendingReading {
   d: Device;
@@ -58,11 +67,10 @@ function isObject(v: unknown): v is JsonObject {
  * @throws {TooLargeError} One delta could not hold it.
  */
 function contextCost(deviceId: string, name: string, value: JsonValue): number {
-  const scratch = new ContextDoc({ replicaId: "bridge", initial: {} });
-  const { delta } = scratch.update({
-    avi: { sensors: { [deviceId]: { [name]: value } } },
-  });
-  return delta ? encodeDelta(delta).length : 0;
+  return ContextDoc.deltaBytes(
+    { avi: { sensors: { [deviceId]: { [name]: value } } } },
+    "bridge",
+  );
 }
 
 /**
@@ -104,6 +112,8 @@ export interface ContextWritesDeps {
 export class ContextWrites {
   #deps: ContextWritesDeps;
   #pending = new Map<string, PendingReading>();
+  /** Readings (waiters) in `#pending`. */
+  #waiting = 0;
   #timer: unknown;
   #chain: Promise<void> = Promise.resolve();
 
@@ -225,7 +235,10 @@ export class ContextWrites {
           waiters: [{ resolve, reject }],
         });
       }
-      if (this.#deps.closed()) void this.flush();
+      this.#waiting++;
+      if (
+        this.#deps.closed() || this.#waiting >= CONTEXT_BATCH_READINGS
+      ) void this.flush();
       else {
         this.#timer ??= this.#deps.clock.setTimeout(
           () => void this.flush(),
@@ -244,6 +257,7 @@ export class ContextWrites {
     if (this.#pending.size > 0) {
       const items = [...this.#pending.values()];
       this.#pending.clear();
+      this.#waiting = 0;
       this.#chain = this.#chain.then(() =>
         this.#writeReadings(items).catch((e) => {
           this.#deps.stats.internalErrors++;

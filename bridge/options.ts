@@ -112,9 +112,10 @@ export interface BridgeOptions extends BridgeLimits {
   meshTopics?: string[];
   /**
    * Sensor values are written into the shared context at most this often,
-   * in ms (the latest value of each sensor wins). A SensorUpdate is acked
-   * once its value is applied, so this also delays its Ack (by at most this
-   * much plus the write). @default 100
+   * in ms (the latest value of each sensor wins), or at once when 64
+   * readings wait (`CONTEXT_BATCH_READINGS`). A SensorUpdate is acked once
+   * its value is applied, so this also delays its Ack (by at most this much
+   * plus the write). @default 100
    */
   contextFlushMs?: number;
   /**

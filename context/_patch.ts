@@ -9,9 +9,23 @@
 import { InvalidPathError } from "../core/errors.ts";
 import type { JsonObject } from "../core/events.ts";
 import { checkLeaf, type DeltaEntry, isPlainObject } from "./delta.ts";
-import { checkKey, formatPath, MAX_PATH_DEPTH } from "./path.ts";
+import {
+  checkKey,
+  formatPath,
+  MAX_KEY_LENGTH,
+  MAX_PATH_DEPTH,
+} from "./path.ts";
 import { copy, jsonEqual } from "./_json.ts";
 import type { Node } from "./_tree.ts";
+
+/**
+ * Whether `checkKey` certainly accepts `key` (so that the path for its
+ * error message need not be formatted for every key).
+ */
+function plainKey(key: string): boolean {
+  return key.length > 0 && key.length <= MAX_KEY_LENGTH &&
+    key !== "__proto__" && !key.includes(".");
+}
 
 /**
  * Pushes onto `out` the entries of `patch` applied at `path`, skipping what
@@ -26,7 +40,7 @@ export function compilePatch(
 ): void {
   for (const key in patch) {
     const p = [...path, key];
-    checkKey(key, formatPath(p));
+    if (!plainKey(key)) checkKey(key, formatPath(p));
     if (p.length > MAX_PATH_DEPTH) {
       throw new InvalidPathError(
         `Patch deeper than ${MAX_PATH_DEPTH} levels`,
@@ -60,7 +74,7 @@ export function flatten(
 ): void {
   for (const key in obj) {
     const p = [...path, key];
-    checkKey(key, formatPath(p));
+    if (!plainKey(key)) checkKey(key, formatPath(p));
     if (p.length > MAX_PATH_DEPTH) {
       throw new InvalidPathError(
         `Document deeper than ${MAX_PATH_DEPTH} levels`,

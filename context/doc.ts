@@ -97,6 +97,9 @@ import type {
 
 export { jsonEqual };
 
+/** A replica's `maxDeltaBytes` by default: 64 KiB. */
+export const DEFAULT_MAX_DELTA_BYTES = 65_536;
+
 /** The document every replica starts from (as in the original). */
 export const INITIAL_CONTEXT: JsonObject = { avi: { device: {} } };
 
@@ -147,7 +150,7 @@ export class ContextDoc {
       throw new TypeError("replicaId must be a non-empty string");
     }
     this.replicaId = options.replicaId;
-    this.maxDeltaBytes = options.maxDeltaBytes ?? 65_536;
+    this.maxDeltaBytes = options.maxDeltaBytes ?? DEFAULT_MAX_DELTA_BYTES;
     this.tombstoneHorizonMs = options.tombstoneHorizonMs ?? 604_800_000;
     this.maxWriterBytes = options.maxWriterBytes ?? 4_194_304;
     if (!(this.maxWriterBytes > 0)) {
@@ -208,6 +211,49 @@ export class ContextDoc {
   }
 
   // ----------------------------------------------------------- local changes
+
+  /**
+   * The bytes of the delta that {@linkcode update} would make of `patch` in
+   * a replica that holds nothing under the patch's keys, with the same
+   * checks, without a replica: an upper bound of what the patch costs in any
+   * replica (one that already holds some of it writes fewer entries).
+   *
+   * @param patch An RFC 7396 merge patch.
+   * @param replicaId The writer id the delta would carry.
+   * @param maxDeltaBytes The bound to check against (the default of a replica).
+   * @returns The bytes, or 0 when the patch changes nothing.
+   * @throws {InvalidPathError} As {@linkcode update}: a bad key, too deep,
+   * or a non-JSON value.
+   * @throws {TooLargeError} Over `maxDeltaBytes`.
+   *
+   * @example
+   * ```ts
+   * import { ContextDoc } from "@avi/p2p/context";
+   * const n = ContextDoc.deltaBytes({ avi: { sensors: { "7": { temp: 21.5 } } } });
+   * console.log(n > 0); // true
+   * ```
+   */
+  static deltaBytes(
+    patch: JsonObject,
+    replicaId = "x",
+    maxDeltaBytes = DEFAULT_MAX_DELTA_BYTES,
+  ): number {
+    if (!isPlainObject(patch)) {
+      throw new InvalidPathError("A merge patch must be an object");
+    }
+    const entries: DeltaEntry[] = [];
+    compilePatch(patch, [], undefined, entries);
+    if (entries.length === 0) return 0;
+    const n = encodeDelta({
+      writer: replicaId,
+      seq: 1,
+      wall: Date.now(),
+      counter: 0,
+      entries,
+    }).length;
+    if (n > maxDeltaBytes) throw new TooLargeError("delta", n, maxDeltaBytes);
+    return n;
+  }
 
   /**
    * Applies an RFC 7396 JSON merge patch: objects merge key by key, `null`

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { ContextDoc, INITIAL_CONTEXT } from "./doc.ts";
-import type { ContextDelta } from "./delta.ts";
+import { type ContextDelta, encodeDelta } from "./delta.ts";
+import type { JsonObject } from "../core/events.ts";
+import fc from "fast-check";
 
 function pair(now: () => number) {
   return [
@@ -308,4 +310,48 @@ Deno.test("retireWriters() forgets an older epoch of a peer once nothing of it i
   assert.deepEqual(other.get(), before);
   // The newest epoch of a peer, and another peer's only epoch, never go.
   assert.equal(new ContextDoc({ replicaId: "Q/0002" }).retireWriters(), 0);
+});
+
+Deno.test("ContextDoc.deltaBytes: the bytes update() makes in an empty replica, with the same refusals", () => {
+  const json = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: "small" },
+      fc.constant(null),
+      fc.boolean(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.string(),
+      fc.array(tie("value"), { maxLength: 3 }),
+      tie("object"),
+    ),
+    object: fc.dictionary(
+      fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom("a.b", "", "x")),
+      tie("value"),
+      { maxKeys: 4 },
+    ),
+  })).object;
+  fc.assert(
+    fc.property(json, (patch) => {
+      const outcome = (f: () => number) => {
+        try {
+          return f();
+        } catch (e) {
+          return (e as Error).name;
+        }
+      };
+      const viaDoc = outcome(() => {
+        const d = new ContextDoc({ replicaId: "bridge", initial: {} });
+        const { delta } = d.update(patch as JsonObject);
+        return delta ? encodeDelta(delta).length : 0;
+      });
+      assert.equal(
+        outcome(() => ContextDoc.deltaBytes(patch as JsonObject, "bridge")),
+        viaDoc,
+      );
+    }),
+    { numRuns: 500 },
+  );
+  assert.throws(
+    () => ContextDoc.deltaBytes({ big: "x".repeat(70_000) }),
+    (e: Error) => e.name === "TooLargeError",
+  );
 });

@@ -14,6 +14,7 @@ import { RawDevice } from "./support/bridge_device.ts";
 import { shutdownAll, startNode } from "./support/mesh_fixture.ts";
 import { until } from "./support/wait.ts";
 import { startLocalBridge } from "./support/bridge_rig.ts";
+import { CONTEXT_BATCH_READINGS } from "../bridge/context_writes.ts";
 
 const te = new TextEncoder();
 
@@ -293,6 +294,36 @@ Deno.test("bridge: maxSensorsPerDevice bounds the sensors one device keeps in th
       );
       // Another device has its own budget.
       assert.equal(await reading(d2, "s19", 1), 0);
+    },
+  );
+});
+
+Deno.test("bridge: a full batch of readings is written (and acked) at once, without waiting for contextFlushMs", async () => {
+  // A flush interval no test waits for: only the batch bound can write.
+  await withGateway(
+    4,
+    { contextFlushMs: 60_000 },
+    async ({ gw, devices }) => {
+      const sent: Promise<number>[] = [];
+      for (let i = 0; i < CONTEXT_BATCH_READINGS; i++) {
+        const d = devices[i % devices.length];
+        sent.push(reading(d, `s${i >> 2}`, i));
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const codes = await Promise.race([
+        Promise.all(sent),
+        new Promise<never>((_, fail) => {
+          timer = setTimeout(
+            () => fail(new Error("readings not acked: the batch waited")),
+            20_000,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.deepEqual(codes, sent.map(() => 0));
+      // acked means in the gateway's context
+      for (let i = 0; i < CONTEXT_BATCH_READINGS; i++) {
+        assert.equal(await valueIn(gw, (i % 4) + 1, `s${i >> 2}`), i);
+      }
     },
   );
 });
