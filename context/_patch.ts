@@ -22,7 +22,7 @@ import type { Node } from "./_tree.ts";
  * Whether `checkKey` certainly accepts `key` (so that the path for its
  * error message need not be formatted for every key).
  */
-function plainKey(key: string): boolean {
+export function plainKey(key: string): boolean {
   return key.length > 0 && key.length <= MAX_KEY_LENGTH &&
     key !== "__proto__" && !key.includes(".");
 }

@@ -65,7 +65,9 @@ const KINDS: EntryKind[] = ["set", "delete", "object", "reset"];
  * ```
  */
 export const MAX_SEQ = 2 ** 40;
-const FORMAT = 1;
+/** The format number every encoded delta starts with. */
+export const DELTA_FORMAT = 1;
+const FORMAT = DELTA_FORMAT;
 
 /**
  * Encodes a delta (MessagePack). These bytes are what the writer signs.

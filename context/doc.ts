@@ -68,6 +68,7 @@ import {
   checkLeaf,
   type ContextDelta,
   decodeDelta,
+  DELTA_FORMAT,
   type DeltaEntry,
   encodeDelta,
   isPlainObject,
@@ -85,6 +86,7 @@ import {
   writtenBy,
 } from "./_tree.ts";
 import { compilePatch, flatten } from "./_patch.ts";
+import { patchDeltaBytes } from "./_delta_size.ts";
 import { collectTombstones, retireWriters } from "./_gc.ts";
 import { decodeSnapshot, encodeSnapshot, plantCompact } from "./_snapshot.ts";
 import type {
@@ -241,16 +243,7 @@ export class ContextDoc {
     if (!isPlainObject(patch)) {
       throw new InvalidPathError("A merge patch must be an object");
     }
-    const entries: DeltaEntry[] = [];
-    compilePatch(patch, [], undefined, entries);
-    if (entries.length === 0) return 0;
-    const n = encodeDelta({
-      writer: replicaId,
-      seq: 1,
-      wall: Date.now(),
-      counter: 0,
-      entries,
-    }).length;
+    const n = patchDeltaBytes(patch, replicaId, Date.now(), DELTA_FORMAT);
     if (n > maxDeltaBytes) throw new TooLargeError("delta", n, maxDeltaBytes);
     return n;
   }

@@ -319,12 +319,40 @@ Deno.test("ContextDoc.deltaBytes: the bytes update() makes in an empty replica, 
       fc.constant(null),
       fc.boolean(),
       fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.maxSafeInteger(),
+      fc.integer({ min: -70_000, max: 70_000 }),
+      fc.integer({ min: -300, max: 300 }),
+      fc.constantFrom(
+        127,
+        128,
+        255,
+        256,
+        65_535,
+        65_536,
+        2 ** 32 - 1,
+        2 ** 32,
+        -32,
+        -33,
+        -128,
+        -129,
+        -32_768,
+        -32_769,
+        -(2 ** 31),
+        -(2 ** 31) - 1,
+      ),
+      fc.constant(-0),
       fc.string(),
+      fc.string({ unit: "binary", maxLength: 40 }),
+      fc.string({ minLength: 30, maxLength: 300 }),
       fc.array(tie("value"), { maxLength: 3 }),
       tie("object"),
     ),
     object: fc.dictionary(
-      fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom("a.b", "", "x")),
+      fc.oneof(
+        fc.string({ maxLength: 6 }),
+        fc.string({ unit: "binary", maxLength: 4 }),
+        fc.constantFrom("a.b", "", "x", "__proto__", "k".repeat(257)),
+      ),
       tie("value"),
       { maxKeys: 4 },
     ),
@@ -348,8 +376,29 @@ Deno.test("ContextDoc.deltaBytes: the bytes update() makes in an empty replica, 
         viaDoc,
       );
     }),
-    { numRuns: 500 },
+    { numRuns: 3000 },
   );
+  // many entries (array and entry headers past 15), deep paths
+  const wide: JsonObject = {};
+  for (let i = 0; i < 40; i++) wide[`k${i}`] = { v: i, s: "é".repeat(i) };
+  let deep: JsonObject = { leaf: 1 };
+  for (let i = 0; i < 31; i++) deep = { [`d${i}`]: deep };
+  for (const patch of [wide, deep, { a: { b: deep } }]) {
+    const d = new ContextDoc({ replicaId: "bridge", initial: {} });
+    let viaDoc: number | string;
+    try {
+      viaDoc = encodeDelta(d.update(patch).delta!).length;
+    } catch (e) {
+      viaDoc = (e as Error).name;
+    }
+    let direct: number | string;
+    try {
+      direct = ContextDoc.deltaBytes(patch, "bridge");
+    } catch (e) {
+      direct = (e as Error).name;
+    }
+    assert.equal(direct, viaDoc);
+  }
   assert.throws(
     () => ContextDoc.deltaBytes({ big: "x".repeat(70_000) }),
     (e: Error) => e.name === "TooLargeError",
