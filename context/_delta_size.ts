@@ -83,7 +83,9 @@ function walk(
   pathBytes: number,
   count: Count,
 ): void {
-  for (const key in patch) {
+  const keys = Object.keys(patch);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
     path.push(key);
     if (!plainKey(key)) checkKey(key, formatPath(path));
     if (path.length > MAX_PATH_DEPTH) {

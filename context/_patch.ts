@@ -38,7 +38,7 @@ export function compilePatch(
   node: Node | undefined,
   out: DeltaEntry[],
 ): void {
-  for (const key in patch) {
+  for (const key of Object.keys(patch)) {
     const p = [...path, key];
     if (!plainKey(key)) checkKey(key, formatPath(p));
     if (p.length > MAX_PATH_DEPTH) {
@@ -72,7 +72,7 @@ export function flatten(
   path: string[],
   out: DeltaEntry[],
 ): void {
-  for (const key in obj) {
+  for (const key of Object.keys(obj)) {
     const p = [...path, key];
     if (!plainKey(key)) checkKey(key, formatPath(p));
     if (p.length > MAX_PATH_DEPTH) {

@@ -208,7 +208,7 @@ export function checkJson(v: unknown, depth = 0): asserts v is JsonValue {
     return;
   }
   if (isPlainObject(v)) {
-    for (const k in v) checkJson(v[k], depth + 1);
+    for (const k of Object.keys(v)) checkJson(v[k], depth + 1);
     return;
   }
   throw new InvalidPathError(`Not a JSON value: ${typeof v}`);
