@@ -14,6 +14,7 @@
  * @module
  */
 
+import process from "node:process";
 import type mqtt from "mqtt";
 import { RawDevice } from "../tests/support/bridge_device.ts";
 import { nodeProtocolCrypto } from "../bridge/_node_crypto.ts";
@@ -54,6 +55,7 @@ async function run(send: Send, devices: number): Promise<void> {
   // Throughput: every device keeps `window` events in flight.
   const per = Math.ceil(job.events / devices);
   const t0 = now();
+  const cpu0 = process.cpuUsage();
   out({ phase: "throughput", start: t0 });
   await Promise.all(Array.from({ length: devices }, async (_, d) => {
     let n = 0;
@@ -65,7 +67,13 @@ async function run(send: Send, devices: number): Promise<void> {
     };
     await Promise.all(Array.from({ length: job.window }, worker));
   }));
-  out({ phase: "throughputSent", ms: now() - t0 });
+  const cpu1 = process.cpuUsage(cpu0);
+  out({
+    phase: "throughputSent",
+    ms: now() - t0,
+    // µs of CPU (user + system) this process spent on the whole phase
+    cpuUs: cpu1.user + cpu1.system,
+  });
   await sleep(500);
   // Latency: a fixed rate, round robin over the devices.
   const total = job.rate * job.seconds;

@@ -13,6 +13,7 @@
  * @module
  */
 
+import process from "node:process";
 import { AviP2p } from "../mesh/mod.ts";
 import { mqttClient } from "./_bridge_mqtt.ts";
 
@@ -43,6 +44,8 @@ function pct(xs: number[], p: number): number {
 }
 
 let received = 0;
+/** CPU at the first throughput event (the phase's CPU is counted from there). */
+let cpu0: { user: number; system: number } | undefined;
 const lat: number[] = [];
 const summary = () => ({
   received,
@@ -60,8 +63,12 @@ function add(payload: Uint8Array): void {
     if (lat.length === job.latencyEvents) {
       out({ phase: "latency", ...summary() });
     }
-  } else if (++received === job.throughputEvents) {
-    out({ phase: "throughput", at: now });
+  } else {
+    cpu0 ??= process.cpuUsage();
+    if (++received === job.throughputEvents) {
+      const c = process.cpuUsage(cpu0);
+      out({ phase: "throughput", at: now, cpuUs: c.user + c.system });
+    }
   }
 }
 

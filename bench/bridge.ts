@@ -20,6 +20,7 @@
  * @module
  */
 
+import process from "node:process";
 import v8 from "node:v8";
 import vm from "node:vm";
 import type { PeerId } from "../core/peer_id.ts";
@@ -55,7 +56,15 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   return true;
 }
 
+/** µs of CPU per event in the throughput phase, by process. */
+interface CpuPerEvent {
+  devices: number;
+  middle: number;
+  subscriber: number;
+}
+
 interface PathResult {
+  cpu: CpuPerEvent;
   meshMessages: number;
   /** Datagrams the gateway received (both phases, handshakes included). */
   datagramsIn: number;
@@ -106,7 +115,10 @@ async function measure(
   sink: Child,
 ): Promise<Omit<PathResult, "meshMessages" | "datagramsIn">> {
   const start = (await fleet.phase("throughput")).start;
+  const cpu0 = process.cpuUsage();
   const done = await sink.phaseWithin("throughput", 120_000);
+  const mid = process.cpuUsage(cpu0);
+  const sent = await fleet.phase("throughputSent");
   await fleet.phase("latencySent");
   const r = await latencyAt(sink);
   return {
@@ -114,6 +126,11 @@ async function measure(
       ? THROUGHPUT_EVENTS / ((done.at - start) / 1000)
       : NaN,
     received: done ? THROUGHPUT_EVENTS : r.received,
+    cpu: {
+      devices: sent.cpuUs / THROUGHPUT_EVENTS,
+      middle: (mid.user + mid.system) / THROUGHPUT_EVENTS,
+      subscriber: (done?.cpuUs ?? NaN) / THROUGHPUT_EVENTS,
+    },
     p50: r.p50,
     p99: r.p99,
     latencyReceived: r.latencyReceived,
@@ -207,6 +224,7 @@ async function meshAlone(): Promise<PathResult> {
     });
     const r = await latencyAt(sink);
     return {
+      cpu: { devices: NaN, middle: NaN, subscriber: NaN },
       eventsPerSecond: NaN,
       received: 0,
       p50: r.p50,
@@ -358,6 +376,16 @@ export async function bench(): Promise<void> {
       `(${THROUGHPUT_EVENTS} + ${LATENCY_RATE * LATENCY_SECONDS} events ` +
       `in ${g.datagramsIn} datagrams to the gateway and ${g.meshMessages} ` +
       `signed mesh messages)`,
+  );
+  const cpu = (c: CpuPerEvent) =>
+    `devices ${c.devices.toFixed(0)} + ${c.middle.toFixed(0)} + subscriber ` +
+    `${c.subscriber.toFixed(0)} = ${
+      (c.devices + c.middle + c.subscriber).toFixed(0)
+    }`;
+  console.log(
+    `  CPU µs per event in that phase (each process's user + system): ` +
+      `gateway path ${cpu(g.cpu)} (gateway in the middle); ` +
+      `MQTT ${cpu(m.cpu)} (broker in the middle)`,
   );
   console.log(
     `latency at ${LATENCY_RATE} events/s (device → subscriber on another node): ` +
