@@ -16,10 +16,11 @@
  * `events()`), raw js-libp2p + `@libp2p/gossipsub` with default options (as
  * bench/pubsub.ts builds it), and raw TCP between two Deno processes
  * (length-prefixed frames); and `@avi/p2p before`: the same nodes with the
- * dependencies' `Uint8ArrayList.consume` and GossipSub `emitGossip` put
- * back in that child after the node started (the code before issue 17's
- * adjustments mesh/_consume.ts and mesh/_gossip_idle.ts; the library
- * itself has no switch for it). With
+ * dependencies' `Uint8ArrayList.consume` and GossipSub `emitGossip` and
+ * `validateReceivedMessage` put back in that child after the node started
+ * (the code before issue 17's adjustments mesh/_consume.ts,
+ * mesh/_gossip_idle.ts and mesh/_gossip_validate.ts; the library itself
+ * has no switch for it). With
  * `HOP_BEFORE=<dir>` (a git worktree of an older commit, with
  * `node_modules` and `.tools` linked to this checkout's), the same child
  * also runs against that checkout's mesh, in both parts, as a cross-check.
@@ -319,9 +320,10 @@ async function aviSide(job: Job): Promise<Side> {
 
 /**
  * Puts back the packages' `Uint8ArrayList.consume` (both versions) and
- * GossipSub's `emitGossip` after the node has installed mesh/_consume.ts
- * and mesh/_gossip_idle.ts: the code as it ran before issue 17's
- * adjustments.
+ * GossipSub's `emitGossip` and `validateReceivedMessage` after the node has
+ * installed mesh/_consume.ts, mesh/_gossip_idle.ts and
+ * mesh/_gossip_validate.ts: the code as it ran before issue 17's
+ * adjustments (the message-id options of mesh/_msg_id.ts stay).
  * Returns the function to call once the node has started.
  */
 async function undoAdjustments(): Promise<() => void> {
@@ -334,6 +336,11 @@ async function undoAdjustments(): Promise<() => void> {
     [V3.prototype, "consume", V3.prototype.consume],
     [V2.prototype, "consume", V2.prototype.consume],
     [gs.GossipSub.prototype, "emitGossip", gs.GossipSub.prototype.emitGossip],
+    [
+      gs.GossipSub.prototype,
+      "validateReceivedMessage",
+      gs.GossipSub.prototype.validateReceivedMessage,
+    ],
   ] as const;
   return () => {
     for (const [proto, name, fn] of saved) {
