@@ -5,20 +5,15 @@ import {
   patchGossipIdle,
 } from "./_gossip_idle.ts";
 import { assertWrittenFor } from "../tests/support/written_for.ts";
-import { AviP2p, RUNTIME } from "./node.ts";
+import { RUNTIME } from "./node.ts";
+import { startNode } from "../tests/support/mesh_fixture.ts";
 
 Deno.test("gossip idle: the adjustment was written for the installed @libp2p/gossipsub", async () => {
   await assertWrittenFor(GOSSIP_IDLE_WRITTEN_FOR);
 });
 
 Deno.test("gossip idle: a running node's GossipSub uses it; no history lookup or shuffle when nobody is there to gossip to", async () => {
-  const node = await AviP2p.start({
-    listenHost: "127.0.0.1",
-    dataDir: null,
-    enableMdns: false,
-    enableKad: false,
-    onWarning: () => {},
-  });
+  const node = await startNode({ enableKad: false });
   try {
     const pubsub = node[RUNTIME]().libp2p.services.pubsub as unknown as {
       emitGossip: unknown;

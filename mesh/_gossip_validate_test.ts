@@ -16,7 +16,8 @@ import {
 } from "./_gossip_validate.ts";
 import { patchEd25519KeyCache } from "./_ed25519_cache.ts";
 import { assertWrittenFor } from "../tests/support/written_for.ts";
-import { AviP2p, RUNTIME } from "./node.ts";
+import { RUNTIME } from "./node.ts";
+import { startNode } from "../tests/support/mesh_fixture.ts";
 
 const PREFIX = new TextEncoder().encode("libp2p-pubsub:");
 
@@ -182,13 +183,7 @@ Deno.test("gossip validate: at most MAX_AUTHORS authors are kept", async () => {
 });
 
 Deno.test("gossip validate: a running node's GossipSub checks messages with it", async () => {
-  const node = await AviP2p.start({
-    listenHost: "127.0.0.1",
-    dataDir: null,
-    enableMdns: false,
-    enableKad: false,
-    onWarning: () => {},
-  });
+  const node = await startNode({ enableKad: false });
   try {
     const pubsub = node[RUNTIME]().libp2p.services.pubsub as object;
     const proto = Object.getPrototypeOf(pubsub) as {
