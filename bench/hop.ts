@@ -10,6 +10,9 @@
  *   read the same clock).
  * - A burst of 30,000 messages published back to back: the sender's CPU per
  *   message and the burst's wall time.
+ * - A house of three: one sender at 1,000 a second and two receivers that
+ *   are also connected to each other, so each gets every message from the
+ *   sender and a relayed copy from the other: their mean CPU per message.
  *
  * Variants, side by side and alternated round by round in the same run:
  * `@avi/p2p` (two `AviP2p` nodes through the public API, `publish` and
@@ -18,9 +21,9 @@
  * (length-prefixed frames); and `@avi/p2p before`: the same nodes with the
  * dependencies' `Uint8ArrayList.consume` and GossipSub `emitGossip` and
  * `validateReceivedMessage` put back in that child after the node started
- * (the code before issue 17's adjustments mesh/_consume.ts,
- * mesh/_gossip_idle.ts and mesh/_gossip_validate.ts; the library itself
- * has no switch for it). With
+ * and without the fast message id of mesh/_msg_id.ts (the code before
+ * issue 17's adjustments mesh/_consume.ts, mesh/_gossip_idle.ts and
+ * mesh/_gossip_validate.ts; the library itself has no switch for it). With
  * `HOP_BEFORE=<dir>` (a git worktree of an older commit, with
  * `node_modules` and `.tools` linked to this checkout's), the same child
  * also runs against that checkout's mesh, in both parts, as a cross-check.
@@ -30,7 +33,7 @@
  *
  * `deno task bench hop`, or alone `deno run -P=bench bench/hop.ts`.
  * `HOP_ROUNDS` (default 3), `HOP_SECONDS` (measured seconds, default 4) and
- * `HOP_PARTS` (`steady,burst`) tune the run.
+ * `HOP_PARTS` (`steady,burst,house`) tune the run.
  *
  * @module
  */
@@ -58,6 +61,10 @@ interface Job {
   undo?: boolean;
   /** Sender: the receiver's address. */
   addr?: string;
+  /** A house of three: more addresses to dial (the other receiver). */
+  more?: string[];
+  /** Sender: how many subscribers to wait for (default 1). */
+  peers?: number;
   /** Steady: profile the measured window (see `profile()`). */
   profile?: boolean;
   /** Steady: messages in the warm-up and in the measured window. */
@@ -289,6 +296,7 @@ async function aviSide(job: Job): Promise<Side> {
   let restore = () => {};
   if (job.undo) restore = await undoAdjustments();
   const { AviP2p } = await import("../mesh/mod.ts");
+  const { RUNTIME } = await import("../mesh/node.ts");
   const node = await AviP2p.start({
     nodeName: `hop-${job.role}`,
     listenHost: "127.0.0.1",
@@ -296,10 +304,19 @@ async function aviSide(job: Job): Promise<Side> {
     enableMdns: false,
     enableKad: false,
     eventQueueSize: 65_536,
-    bootstrapPeers: job.addr ? [job.addr] : [],
+    bootstrapPeers: [...(job.addr ? [job.addr] : []), ...(job.more ?? [])],
     onWarning: () => {},
   });
   restore();
+  if (job.undo) {
+    // and without the message-id options of mesh/_msg_id.ts that matter
+    // here: a relayed copy is checked again before it is found in the cache
+    const runtime = (node as unknown as Record<
+      symbol,
+      () => { libp2p: { services: { pubsub: { fastMsgIdFn?: unknown } } } }
+    >)[RUNTIME]();
+    runtime.libp2p.services.pubsub.fastMsgIdFn = undefined;
+  }
   let handler: (d: Uint8Array) => void = () => {};
   if (job.role === "recv") {
     await node.handle().subscribe(TOPIC);
@@ -312,7 +329,9 @@ async function aviSide(job: Job): Promise<Side> {
   return {
     addr: node.listenAddresses[0],
     ready: () =>
-      until(async () => (await node.handle().topicPeers(TOPIC)).length === 1),
+      until(async () =>
+        (await node.handle().topicPeers(TOPIC)).length === (job.peers ?? 1)
+      ),
     send: (d) => node.handle().publish(TOPIC, d),
     onMessage: (fn) => (handler = fn),
   };
@@ -323,7 +342,8 @@ async function aviSide(job: Job): Promise<Side> {
  * GossipSub's `emitGossip` and `validateReceivedMessage` after the node has
  * installed mesh/_consume.ts, mesh/_gossip_idle.ts and
  * mesh/_gossip_validate.ts: the code as it ran before issue 17's
- * adjustments (the message-id options of mesh/_msg_id.ts stay).
+ * adjustments (of the message-id options of mesh/_msg_id.ts, `aviSide`
+ * removes the fast id; the others make the same ids).
  * Returns the function to call once the node has started.
  */
 async function undoAdjustments(): Promise<() => void> {
@@ -671,6 +691,68 @@ async function steadyRun(
   }
 }
 
+/** A house of three, per round: the sender and the receivers' mean. */
+interface HouseRun {
+  send: number;
+  recv: number;
+  p99: number;
+  received: number;
+}
+
+/**
+ * A house of three: one sender at {@linkcode RATE} a second, two receivers
+ * connected to it and to each other, so that each receives every message
+ * from the sender and a relayed copy from the other receiver.
+ */
+async function houseRun(v: Variant, count: number): Promise<HouseRun> {
+  const warm = RATE * WARM_SECONDS;
+  const base = { kind: v.kind, mode: "steady" as const, warm, count };
+  const procs: Proc[] = [];
+  try {
+    const r1 = spawn(v.root, { ...base, role: "recv", undo: v.undo });
+    procs.push(r1);
+    const a1 = (await r1.phase("ready", 60_000))?.addr as unknown as string;
+    const r2 = spawn(v.root, {
+      ...base,
+      role: "recv",
+      undo: v.undo,
+      addr: a1,
+    });
+    procs.push(r2);
+    const a2 = (await r2.phase("ready", 60_000))?.addr as unknown as string;
+    if (!a1 || !a2) throw new Error(`${v.label}: receivers not ready`);
+    const send = spawn(v.root, {
+      ...base,
+      role: "send",
+      undo: v.undo,
+      addr: a1,
+      more: [a2],
+      peers: 2,
+    });
+    procs.push(send);
+    const s = await send.phase("send");
+    const rr: Record<string, number>[] = [];
+    for (const r of [r1, r2]) {
+      let x = await r.phase("recv", 5_000);
+      if (!x) {
+        await r.tell("report");
+        x = await r.phase("recv", 5_000);
+      }
+      if (!x) throw new Error(`${v.label}: no receiver figures`);
+      rr.push(x);
+    }
+    if (!s) throw new Error(`${v.label}: no sender figures`);
+    return {
+      send: s.cpuUsPerMsg,
+      recv: (rr[0].cpuUsPerMsg + rr[1].cpuUsPerMsg) / 2,
+      p99: Math.max(rr[0].p99, rr[1].p99),
+      received: Math.min(rr[0].received, rr[1].received),
+    };
+  } finally {
+    for (const p of procs.reverse()) await p.close();
+  }
+}
+
 async function burstRun(v: Variant): Promise<BurstRun> {
   const base = {
     kind: v.kind,
@@ -743,6 +825,10 @@ export async function bench(): Promise<void> {
     { label: "@avi/p2p", kind: "avi", root: here },
     { label: "@avi/p2p before", kind: "avi", root: here, undo: true },
   ];
+  const house: Variant[] = [
+    { label: "@avi/p2p", kind: "avi", root: here },
+    { label: "@avi/p2p before", kind: "avi", root: here, undo: true },
+  ];
   const beforeDir = Deno.env.get("HOP_BEFORE");
   if (beforeDir) {
     const root = new URL(`file://${beforeDir.replace(/\/?$/, "/")}`);
@@ -757,14 +843,18 @@ export async function bench(): Promise<void> {
   }
   const sr = new Map<string, SteadyRun[]>(steady.map((v) => [v.label, []]));
   const br = new Map<string, BurstRun[]>(burst.map((v) => [v.label, []]));
+  const hr = new Map<string, HouseRun[]>(house.map((v) => [v.label, []]));
   console.log(
     `hop: 2 processes on 127.0.0.1, ${PAYLOAD} B payload; steady ${RATE}/s, ` +
       `${WARM_SECONDS} s warm-up + ${seconds} s measured; burst ${BURST}; ` +
       `${rounds} rounds, variants alternated; ${navigator.hardwareConcurrency} cores`,
   );
-  const parts = (Deno.env.get("HOP_PARTS") ?? "steady,burst").split(",");
+  const parts = (Deno.env.get("HOP_PARTS") ?? "steady,burst,house").split(
+    ",",
+  );
   if (!parts.includes("steady")) steady.length = 0;
   if (!parts.includes("burst")) burst.length = 0;
+  if (!parts.includes("house")) house.length = 0;
   for (let r = 0; r < rounds; r++) {
     for (const v of steady) {
       try {
@@ -778,6 +868,13 @@ export async function bench(): Promise<void> {
         br.get(v.label)!.push(await burstRun(v));
       } catch (e) {
         console.log(`  ${v.label} burst failed: ${e}`);
+      }
+    }
+    for (const v of house) {
+      try {
+        hr.get(v.label)!.push(await houseRun(v, count));
+      } catch (e) {
+        console.log(`  ${v.label} house of three failed: ${e}`);
       }
     }
   }
@@ -805,6 +902,35 @@ export async function bench(): Promise<void> {
   }
   if (steady.length > 0) printSteadyRatios(sr);
   if (burst.length > 0) printBurst(br, burst, rounds, pad);
+  if (house.length > 0) printHouse(hr, house, rounds, count, pad);
+}
+
+function printHouse(
+  hr: Map<string, HouseRun[]>,
+  house: Variant[],
+  rounds: number,
+  count: number,
+  pad: (s: string) => string,
+): void {
+  console.log(
+    `a house of three (one sender at ${RATE}/s, two receivers that relay ` +
+      `to each other), CPU µs per message (median (min–max) of ${rounds}):`,
+  );
+  for (const v of house) {
+    const xs = hr.get(v.label)!;
+    if (xs.length === 0) continue;
+    console.log(
+      `  ${pad(v.label)}: send ${spread(xs.map((x) => x.send), f0)}, ` +
+        `receive (mean of the two) ${spread(xs.map((x) => x.recv), f0)}; ` +
+        `p99 ${spread(xs.map((x) => x.p99), f2)} ms` +
+        (xs.some((x) => x.received !== count)
+          ? `, received ${xs.map((x) => x.received).join("/")} of ${count}`
+          : ""),
+    );
+  }
+  const after = median((hr.get("@avi/p2p") ?? []).map((x) => x.recv));
+  const before = median((hr.get("@avi/p2p before") ?? []).map((x) => x.recv));
+  console.log(`  receive CPU, after / before: ${f2(after / before)}`);
 }
 
 function printSteadyRatios(sr: Map<string, SteadyRun[]>): void {
