@@ -11,7 +11,7 @@
  */
 
 import type { JsonObject, JsonValue } from "../core/events.ts";
-import { ContextDoc } from "../context/mod.ts";
+import { deltaBytes } from "../context/mod.ts";
 import { ErrorCode } from "../protocol/mod.ts";
 import type { BridgeEvent } from "./bridge_events.ts";
 import type { BridgeMesh } from "./mesh_port.ts";
@@ -67,7 +67,7 @@ function isObject(v: unknown): v is JsonObject {
  * @throws {TooLargeError} One delta could not hold it.
  */
 function contextCost(deviceId: string, name: string, value: JsonValue): number {
-  return ContextDoc.deltaBytes(
+  return deltaBytes(
     { avi: { sensors: { [deviceId]: { [name]: value } } } },
     "bridge",
   );

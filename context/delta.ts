@@ -67,6 +67,9 @@ const KINDS: EntryKind[] = ["set", "delete", "object", "reset"];
 export const MAX_SEQ = 2 ** 40;
 /** The format number every encoded delta starts with. */
 export const DELTA_FORMAT = 1;
+
+/** A replica's `maxDeltaBytes` by default: 64 KiB. */
+export const DEFAULT_MAX_DELTA_BYTES = 65_536;
 const FORMAT = DELTA_FORMAT;
 
 /**

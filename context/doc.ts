@@ -68,7 +68,7 @@ import {
   checkLeaf,
   type ContextDelta,
   decodeDelta,
-  DELTA_FORMAT,
+  DEFAULT_MAX_DELTA_BYTES,
   type DeltaEntry,
   encodeDelta,
   isPlainObject,
@@ -86,7 +86,6 @@ import {
   writtenBy,
 } from "./_tree.ts";
 import { compilePatch, flatten } from "./_patch.ts";
-import { patchDeltaBytes } from "./_delta_size.ts";
 import { collectTombstones, retireWriters } from "./_gc.ts";
 import { decodeSnapshot, encodeSnapshot, plantCompact } from "./_snapshot.ts";
 import type {
@@ -98,9 +97,6 @@ import type {
 } from "./types.ts";
 
 export { jsonEqual };
-
-/** A replica's `maxDeltaBytes` by default: 64 KiB. */
-export const DEFAULT_MAX_DELTA_BYTES = 65_536;
 
 /** The document every replica starts from (as in the original). */
 export const INITIAL_CONTEXT: JsonObject = { avi: { device: {} } };
@@ -213,40 +209,6 @@ export class ContextDoc {
   }
 
   // ----------------------------------------------------------- local changes
-
-  /**
-   * The bytes of the delta that {@linkcode update} would make of `patch` in
-   * a replica that holds nothing under the patch's keys, with the same
-   * checks, without a replica: an upper bound of what the patch costs in any
-   * replica (one that already holds some of it writes fewer entries).
-   *
-   * @param patch An RFC 7396 merge patch.
-   * @param replicaId The writer id the delta would carry.
-   * @param maxDeltaBytes The bound to check against (the default of a replica).
-   * @returns The bytes, or 0 when the patch changes nothing.
-   * @throws {InvalidPathError} As {@linkcode update}: a bad key, too deep,
-   * or a non-JSON value.
-   * @throws {TooLargeError} Over `maxDeltaBytes`.
-   *
-   * @example
-   * ```ts
-   * import { ContextDoc } from "@avi/p2p/context";
-   * const n = ContextDoc.deltaBytes({ avi: { sensors: { "7": { temp: 21.5 } } } });
-   * console.log(n > 0); // true
-   * ```
-   */
-  static deltaBytes(
-    patch: JsonObject,
-    replicaId = "x",
-    maxDeltaBytes = DEFAULT_MAX_DELTA_BYTES,
-  ): number {
-    if (!isPlainObject(patch)) {
-      throw new InvalidPathError("A merge patch must be an object");
-    }
-    const n = patchDeltaBytes(patch, replicaId, Date.now(), DELTA_FORMAT);
-    if (n > maxDeltaBytes) throw new TooLargeError("delta", n, maxDeltaBytes);
-    return n;
-  }
 
   /**
    * Applies an RFC 7396 JSON merge patch: objects merge key by key, `null`

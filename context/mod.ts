@@ -33,6 +33,7 @@ export type {
   Offer,
 } from "./types.ts";
 export { decodeDelta, encodeDelta, MAX_SEQ } from "./delta.ts";
+export { deltaBytes } from "./delta_size.ts";
 export { newWriterId, writerEpoch, writerPeer } from "./writer.ts";
 export type { ContextDelta, DeltaEntry, EntryKind } from "./delta.ts";
 export { compareStamps, HybridClock, MAX_COUNTER } from "./hlc.ts";

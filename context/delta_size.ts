@@ -1,6 +1,6 @@
 /**
- * The size of the delta a merge patch makes in an empty replica, counted
- * without making it (a helper of `ContextDoc.deltaBytes`).
+ * What a merge patch costs as a delta, counted without making it
+ * ({@linkcode deltaBytes}).
  *
  * `ContextDoc.update` compiles a patch into entries (`_patch.ts`) and
  * encodes them (`delta.ts`, MessagePack); a gateway asks this for every
@@ -13,10 +13,15 @@
  * @module
  */
 
-import { InvalidPathError } from "../core/errors.ts";
+import { InvalidPathError, TooLargeError } from "../core/errors.ts";
 import type { JsonObject, JsonValue } from "../core/events.ts";
 import { utf8Length } from "../protocol/utf8.ts";
-import { checkLeaf, isPlainObject } from "./delta.ts";
+import {
+  checkLeaf,
+  DEFAULT_MAX_DELTA_BYTES,
+  DELTA_FORMAT,
+  isPlainObject,
+} from "./delta.ts";
 import { checkKey, formatPath, MAX_PATH_DEPTH } from "./path.ts";
 import { plainKey } from "./_patch.ts";
 
@@ -113,22 +118,43 @@ function walk(
 }
 
 /**
- * The bytes of the delta that `patch` makes in an empty replica written by
- * `writer` at `wall` (its first: sequence 1, counter 0), or 0 when it
- * makes none.
+ * The bytes of the delta that `ContextDoc.update` would make of `patch` in
+ * a replica that holds nothing under the patch's keys, with the same checks,
+ * without a replica: an upper bound of what the patch costs in any replica
+ * (one that already holds some of it writes fewer entries). A gateway checks
+ * every sensor reading with it before the reading joins a context write.
  *
- * @throws {InvalidPathError} As `ContextDoc.update`.
+ * @param patch An RFC 7396 merge patch.
+ * @param replicaId The writer id the delta would carry.
+ * @param maxDeltaBytes The bound to check against (a replica's default).
+ * @returns The bytes, or 0 when the patch changes nothing.
+ * @throws {InvalidPathError} As `ContextDoc.update`: a bad key, too deep,
+ * or a non-JSON value.
+ * @throws {TooLargeError} Over `maxDeltaBytes`.
+ *
+ * @example
+ * ```ts
+ * import { deltaBytes } from "@avi/p2p/context";
+ * const n = deltaBytes({ avi: { sensors: { "7": { temp: 21.5 } } } });
+ * console.log(n > 0); // true
+ * ```
  */
-export function patchDeltaBytes(
+export function deltaBytes(
   patch: JsonObject,
-  writer: string,
-  wall: number,
-  format: number,
+  replicaId = "x",
+  maxDeltaBytes: number = DEFAULT_MAX_DELTA_BYTES,
 ): number {
+  if (!isPlainObject(patch)) {
+    throw new InvalidPathError("A merge patch must be an object");
+  }
   const count: Count = { entries: 0, bytes: 0 };
   walk(patch, [], 0, count);
   if (count.entries === 0) return 0;
-  // [format, writer, seq, wall, counter, entries]
-  return 1 + intSize(format) + strSize(writer) + intSize(1) + intSize(wall) +
-    intSize(0) + lenHeader(count.entries) + count.bytes;
+  // [format, writer, seq, wall, counter, entries]: the first delta of
+  // `replicaId` (sequence 1, counter 0) at the current wall clock
+  const n = 1 + intSize(DELTA_FORMAT) + strSize(replicaId) + intSize(1) +
+    intSize(Date.now()) + intSize(0) + lenHeader(count.entries) +
+    count.bytes;
+  if (n > maxDeltaBytes) throw new TooLargeError("delta", n, maxDeltaBytes);
+  return n;
 }
