@@ -97,6 +97,17 @@ export const MAX_PENDING_INBOUND = 128;
  */
 export const INBOUND_CONNECTIONS_PER_ADDRESS_PER_SECOND = 5;
 
+/**
+ * How long GossipSub remembers a message it has seen (to drop copies), in
+ * milliseconds: 30 s (the package's default is 2 minutes). A copy can only
+ * come back while some peer still relays it or holds it in its gossip
+ * history (5 heartbeats, 5 s here), so 30 s leaves a wide margin, and the
+ * seen-cache, the fast-id cache (mesh/_msg_id.ts) and the cache of this
+ * node's own message ids hold a quarter of what they would: at 1,000
+ * messages a second, about 30,000 entries each instead of 120,000.
+ */
+export const SEEN_TTL_MS = 30_000;
+
 /** The services of a mesh libp2p node. */
 export interface MeshServices extends Record<string, unknown> {
   pubsub: GossipSub;
@@ -168,6 +179,7 @@ export async function buildLibp2p(
       allowPublishToZeroTopicPeers: true,
       emitSelf: false,
       heartbeatInterval: 1000,
+      seenTTL: SEEN_TTL_MS,
       maxInboundDataLength: config.maxMessageBytes + 64 * 1024,
       fallbackToFloodsub: false,
       // the same ids, made without detours; copies already seen are

@@ -7,6 +7,7 @@ import {
   IDENTIFY_PROTOCOL_VERSION,
   INBOUND_REQUEST_TIMEOUT_MS,
   LIBP2P_ADJUSTMENTS_WRITTEN_FOR,
+  SEEN_TTL_MS,
 } from "./_libp2p.ts";
 import {
   assertWrittenFor,
@@ -59,6 +60,15 @@ Deno.test("libp2p adjustments take hold on a built node (Identify version, Kadem
       INBOUND_REQUEST_TIMEOUT_MS,
       "@libp2p/kad-dht no longer keeps its inbound timeout in rpc.incomingMessageTimeout",
     );
+    // the seen-caches keep messages SEEN_TTL_MS, not the package's 2 min
+    const pubsub = node.services.pubsub as unknown as {
+      seenCache: { validityMs: number };
+      fastMsgIdCache?: { validityMs: number };
+      publishedMessageIds: { validityMs: number };
+    };
+    assert.equal(pubsub.seenCache.validityMs, SEEN_TTL_MS);
+    assert.equal(pubsub.fastMsgIdCache?.validityMs, SEEN_TTL_MS);
+    assert.equal(pubsub.publishedMessageIds.validityMs, SEEN_TTL_MS);
     assert.equal(
       typeof (BroadcastChannel.prototype as { unref?: unknown }).unref,
       "function",
