@@ -373,30 +373,11 @@ async function undoAdjustments(): Promise<() => void> {
 }
 
 async function libp2pSide(job: Job): Promise<Side> {
-  const { createLibp2p } = await import("libp2p");
-  const { tcp } = await import("@libp2p/tcp");
-  const { noise } = await import("@chainsafe/libp2p-noise");
-  const { yamux } = await import("@chainsafe/libp2p-yamux");
-  const { gossipsub } = await import("@libp2p/gossipsub");
-  const { identify } = await import("@libp2p/identify");
+  // the same raw node as bench/pubsub.ts (default options)
+  const { rawNode } = await import("./pubsub.ts");
   const { multiaddr } = await import("@multiformats/multiaddr");
   // deno-lint-ignore no-explicit-any
-  const node: any = await createLibp2p({
-    addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({
-        globalSignaturePolicy: "StrictSign",
-        allowPublishToZeroTopicPeers: true,
-        emitSelf: false,
-        heartbeatInterval: 1000,
-        fallbackToFloodsub: false,
-      }),
-    },
-  });
+  const node: any = await rawNode();
   let handler: (d: Uint8Array) => void = () => {};
   if (job.role === "recv") {
     node.services.pubsub.subscribe(TOPIC);
@@ -617,6 +598,20 @@ function spawn(root: URL, job: Job): Proc {
   };
 }
 
+/**
+ * The receiver's figures once it has every message (within `ms`), or what
+ * it has by then (asked with `report`).
+ */
+async function receiverFigures(
+  recv: Proc,
+  ms: number,
+): Promise<Record<string, number> | undefined> {
+  const r = await recv.phase("recv", ms);
+  if (r) return r;
+  await recv.tell("report");
+  return recv.phase("recv", 5_000);
+}
+
 interface Variant {
   label: string;
   kind: Kind;
@@ -664,11 +659,7 @@ async function steadyRun(
       addr: r.addr as unknown as string,
     });
     const s = await send.phase("send");
-    let rr = await recv.phase("recv", 5_000);
-    if (!rr) {
-      await recv.tell("report");
-      rr = await recv.phase("recv", 5_000);
-    }
+    const rr = await receiverFigures(recv, 5_000);
     if (!s || !rr) throw new Error(`${v.label}: no figures`);
     const profs = profile
       ? {
@@ -733,11 +724,7 @@ async function houseRun(v: Variant, count: number): Promise<HouseRun> {
     const s = await send.phase("send");
     const rr: Record<string, number>[] = [];
     for (const r of [r1, r2]) {
-      let x = await r.phase("recv", 5_000);
-      if (!x) {
-        await r.tell("report");
-        x = await r.phase("recv", 5_000);
-      }
+      const x = await receiverFigures(r, 5_000);
       if (!x) throw new Error(`${v.label}: no receiver figures`);
       rr.push(x);
     }
@@ -773,11 +760,7 @@ async function burstRun(v: Variant): Promise<BurstRun> {
     });
     const sent = await send.phase("sent");
     const t0 = performance.now();
-    let rr = await recv.phase("recv", 60_000);
-    if (!rr) {
-      await recv.tell("report");
-      rr = await recv.phase("recv", 5_000);
-    }
+    const rr = await receiverFigures(recv, 60_000);
     await send.tell("stop");
     const s = await send.phase("send");
     if (!s || !rr || !sent) throw new Error(`${v.label}: no figures`);

@@ -75,7 +75,8 @@ async function oursPair(): Promise<Pair> {
   };
 }
 
-async function rawNode(): Promise<Libp2p<{ pubsub: GossipSub }>> {
+/** A js-libp2p node with GossipSub, default options (no adjustments of ours). */
+export async function rawNode(): Promise<Libp2p<{ pubsub: GossipSub }>> {
   return await createLibp2p({
     addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
     transports: [tcp()],
