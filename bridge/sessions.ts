@@ -8,6 +8,7 @@
  * @module
  */
 
+import { bytesEqual } from "../core/bytes.ts";
 import { aviLogger } from "../core/log.ts";
 import type { JsonValue } from "../core/events.ts";
 import { toHex } from "../core/hex.ts";
@@ -231,7 +232,7 @@ export class Sessions {
     };
     for (const [id, d] of [...this.devices]) {
       const next = table.get(id);
-      const same = next !== undefined && sameBytes(next.key, d.key) &&
+      const same = next !== undefined && bytesEqual(next.key, d.key) &&
         JSON.stringify(next.rules ?? null) === JSON.stringify(d.rules ?? null);
       if (same) continue;
       if (d.session) this.end(d.session, "removed", true);
@@ -457,8 +458,4 @@ export class Sessions {
     }
     return out;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

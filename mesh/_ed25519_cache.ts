@@ -28,6 +28,7 @@ import {
   verify as nodeVerify,
 } from "node:crypto";
 import { generateKeyPair } from "@libp2p/crypto/keys";
+import { byteKey } from "../core/bytes.ts";
 import type { WrittenFor } from "./_written_for.ts";
 
 /**
@@ -54,13 +55,8 @@ let patched = false;
 const privateKeys = new WeakMap<object, KeyObject>();
 const publicKeys = new Map<string, KeyObject>();
 
-/** The cache key of 32 raw public-key bytes. */
-function rawKey(raw: Uint8Array): string {
-  return String.fromCharCode(...raw);
-}
-
 function publicKeyObject(raw: Uint8Array): KeyObject {
-  const id = rawKey(raw);
+  const id = byteKey(raw);
   let k = publicKeys.get(id);
   if (k === undefined) {
     k = createPublicKey({

@@ -41,6 +41,7 @@ import {
 } from "@libp2p/gossipsub/types";
 import { TopicValidatorResult } from "@libp2p/gossipsub";
 import * as Digest from "multiformats/hashes/digest";
+import { byteKey, bytesEqual } from "../core/bytes.ts";
 import type { WrittenFor } from "./_written_for.ts";
 
 /**
@@ -96,22 +97,11 @@ interface Author {
 
 const authors = new Map<string, Author>();
 
-/** Bytes as a string key (one char per byte). */
-function latin1(b: Uint8Array): string {
-  return String.fromCharCode.apply(null, b as unknown as number[]);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** The author of `from` with `key`, checked as the package checks it, or an error. */
 function authorOf(from: Uint8Array, key: Uint8Array): Author | string {
-  const id = latin1(from);
+  const id = byteKey(from);
   const known = authors.get(id);
-  if (known !== undefined && sameBytes(known.key, key)) return known;
+  if (known !== undefined && bytesEqual(known.key, key)) return known;
   let peer: Libp2pPeerId;
   try {
     peer = peerIdFromMultihash(Digest.decode(from));

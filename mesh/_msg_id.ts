@@ -38,6 +38,7 @@
 import { Buffer } from "node:buffer";
 import { publicKeyToProtobuf } from "@libp2p/crypto/keys";
 import type { PublicKey } from "@libp2p/interface";
+import { byteKey } from "../core/bytes.ts";
 
 /** The protobuf header of an Ed25519 public key: Type = 1, Data of 32 bytes. */
 const ED25519_PROTOBUF_HEADER = [0x08, 0x01, 0x12, 0x20] as const;
@@ -107,8 +108,5 @@ export function fastMsgId(msg: RawIdSource): string {
   const from = msg.from;
   const seqno = msg.seqno;
   if (from == null || seqno == null || seqno.byteLength !== 8) return "";
-  const b = new Uint8Array(seqno.byteLength + from.byteLength);
-  b.set(seqno, 0);
-  b.set(from, seqno.byteLength);
-  return Buffer.from(b.buffer).toString("latin1");
+  return byteKey(seqno) + byteKey(from);
 }
