@@ -7,7 +7,8 @@
  * sensor reading it admits, where compiling and encoding cost more than
  * everything else the reading costs. This walks the patch once with the
  * same checks, in the same order (so the same refusals), and adds up the
- * MessagePack sizes the encoder would write. `doc_test.ts` checks that
+ * MessagePack sizes the encoder would write (the sizes are the codec's
+ * own, `protocol/msgpack.ts`). `delta_size_test.ts` checks that
  * the two agree, byte for byte and refusal for refusal.
  *
  * @module
@@ -15,6 +16,11 @@
 
 import { InvalidPathError, TooLargeError } from "../core/errors.ts";
 import type { JsonObject, JsonValue } from "../core/events.ts";
+import {
+  intBytes,
+  lenHeaderBytes,
+  strHeaderBytes,
+} from "../protocol/msgpack.ts";
 import { utf8Length } from "../protocol/utf8.ts";
 import {
   checkLeaf,
@@ -25,53 +31,24 @@ import {
 import { checkKey, formatPath, MAX_PATH_DEPTH } from "./path.ts";
 import { plainKey } from "./_patch.ts";
 
-/** The bytes of a MessagePack array or map header for `n` items. */
-function lenHeader(n: number): number {
-  return n <= 15 ? 1 : n < 0x10000 ? 3 : 5;
-}
-
 /** The bytes of a MessagePack string. */
 function strSize(s: string): number {
   const n = utf8Length(s);
-  return (n <= 31 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + n;
-}
-
-/** The bytes of a safe integer, as `Writer.int` writes it. */
-function intSize(v: number): number {
-  if (v >= 0) {
-    return v < 0x80
-      ? 1
-      : v < 0x100
-      ? 2
-      : v < 0x10000
-      ? 3
-      : v < 0x100000000
-      ? 5
-      : 9;
-  }
-  return v >= -0x20
-    ? 1
-    : v >= -0x80
-    ? 2
-    : v >= -0x8000
-    ? 3
-    : v >= -0x80000000
-    ? 5
-    : 9;
+  return strHeaderBytes(n) + n;
 }
 
 /** The bytes of a checked JSON value, as the context's encoder writes it. */
 function valueSize(v: JsonValue): number {
   if (v === null || typeof v === "boolean") return 1;
-  if (typeof v === "number") return Number.isSafeInteger(v) ? intSize(v) : 9;
+  if (typeof v === "number") return Number.isSafeInteger(v) ? intBytes(v) : 9;
   if (typeof v === "string") return strSize(v);
   if (Array.isArray(v)) {
-    let n = lenHeader(v.length);
+    let n = lenHeaderBytes(v.length);
     for (const x of v) n += valueSize(x);
     return n;
   }
   const keys = Object.keys(v);
-  let n = lenHeader(keys.length);
+  let n = lenHeaderBytes(keys.length);
   for (const k of keys) n += strSize(k) + valueSize(v[k]);
   return n;
 }
@@ -101,7 +78,7 @@ function walk(
     const v = patch[key];
     const keyBytes = pathBytes + strSize(key);
     // [path, kind] or [path, kind, value]: a fixarray, the path, the kind
-    const entry = 1 + lenHeader(path.length) + keyBytes + 1;
+    const entry = 1 + lenHeaderBytes(path.length) + keyBytes + 1;
     if (v === null) {
       // deletes nothing in an empty replica: no entry
     } else if (isPlainObject(v)) {
@@ -152,8 +129,8 @@ export function deltaBytes(
   if (count.entries === 0) return 0;
   // [format, writer, seq, wall, counter, entries]: the first delta of
   // `replicaId` (sequence 1, counter 0) at the current wall clock
-  const n = 1 + intSize(DELTA_FORMAT) + strSize(replicaId) + intSize(1) +
-    intSize(Date.now()) + intSize(0) + lenHeader(count.entries) +
+  const n = 1 + intBytes(DELTA_FORMAT) + strSize(replicaId) + intBytes(1) +
+    intBytes(Date.now()) + intBytes(0) + lenHeaderBytes(count.entries) +
     count.bytes;
   if (n > maxDeltaBytes) throw new TooLargeError("delta", n, maxDeltaBytes);
   return n;

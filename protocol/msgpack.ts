@@ -322,6 +322,43 @@ export class Writer {
   }
 }
 
+// The sizes of what `Writer` writes, for counting without writing (the
+// context's `deltaBytes`); `msgpack_test.ts` checks them against `Writer`.
+
+/** The bytes `Writer.int` writes for the safe integer `v`. */
+export function intBytes(v: number): number {
+  if (v >= 0) {
+    return v < 0x80
+      ? 1
+      : v < 0x100
+      ? 2
+      : v < 0x10000
+      ? 3
+      : v < 0x100000000
+      ? 5
+      : 9;
+  }
+  return v >= -0x20
+    ? 1
+    : v >= -0x80
+    ? 2
+    : v >= -0x8000
+    ? 3
+    : v >= -0x80000000
+    ? 5
+    : 9;
+}
+
+/** The bytes of the header `Writer.str` writes for `n` bytes of UTF-8. */
+export function strHeaderBytes(n: number): number {
+  return n <= 31 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+/** The bytes of the header `Writer.arrayHeader` or `mapHeader` writes for `n` items. */
+export function lenHeaderBytes(n: number): number {
+  return n <= 15 ? 1 : n < 0x10000 ? 3 : 5;
+}
+
 /**
  * Reads MessagePack items from `bytes[start, end)`. Every read checks bounds
  * and type and throws only {@linkcode FrameDecodeError}.

@@ -4,9 +4,12 @@ import { decode as refDecode, encode as refEncode } from "@msgpack/msgpack";
 import {
   decode,
   encode,
+  intBytes,
+  lenHeaderBytes,
   MAX_DEPTH,
   type MsgpackValue,
   Reader,
+  strHeaderBytes,
   Writer,
 } from "./msgpack.ts";
 import { FrameDecodeError, FrameEncodeError } from "./errors.ts";
@@ -126,4 +129,41 @@ Deno.test("Reader typed reads check type and range", () => {
     () => new Reader(new Uint8Array([0xa3, 0x61, 0x62, 0x63])).str(2),
     FrameDecodeError,
   );
+});
+
+Deno.test("msgpack: intBytes, strHeaderBytes and lenHeaderBytes are what Writer writes", () => {
+  const written = (f: (w: Writer) => void) => {
+    const w = new Writer(new Uint8Array(1 << 17));
+    f(w);
+    return w.pos;
+  };
+  const edges = [0, 1, 15, 16, 31, 32, 127, 128, 255, 256, 65_535, 65_536];
+  const ints = [
+    ...edges,
+    2 ** 32 - 1,
+    2 ** 32,
+    Number.MAX_SAFE_INTEGER,
+    -1,
+    -32,
+    -33,
+    -128,
+    -129,
+    -32_768,
+    -32_769,
+    -(2 ** 31),
+    -(2 ** 31) - 1,
+    Number.MIN_SAFE_INTEGER,
+  ];
+  for (const v of ints) {
+    assert.equal(intBytes(v), written((w) => w.int(v)), `int ${v}`);
+  }
+  fc.assert(fc.property(fc.maxSafeInteger(), (v) => {
+    assert.equal(intBytes(v), written((w) => w.int(v)));
+  }));
+  for (const n of edges.filter((n) => n <= 70_000)) {
+    const s = "a".repeat(n);
+    assert.equal(strHeaderBytes(n) + n, written((w) => w.str(s)), `str ${n}`);
+    assert.equal(lenHeaderBytes(n), written((w) => w.arrayHeader(n)));
+    assert.equal(lenHeaderBytes(n), written((w) => w.mapHeader(n)));
+  }
 });
