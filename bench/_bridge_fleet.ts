@@ -20,6 +20,7 @@ import { RawDevice } from "../tests/support/bridge_device.ts";
 import { nodeProtocolCrypto } from "../bridge/_node_crypto.ts";
 import { mqttClient } from "./_bridge_mqtt.ts";
 import { atRate } from "./_pace.ts";
+import { keyOf } from "./_keys.ts";
 
 interface FleetJob {
   mode: "udp" | "mqtt" | "hold";
@@ -39,15 +40,6 @@ const te = new TextEncoder();
 const now = () => performance.timeOrigin + performance.now();
 const out = (o: unknown) => console.log(JSON.stringify(o));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function keyOf(id: number, seed: number): Uint8Array {
-  const k = new Uint8Array(32);
-  const v = new DataView(k.buffer);
-  v.setUint32(0, id);
-  v.setUint32(4, seed);
-  k[31] = 0xa5;
-  return k;
-}
 
 type Send = (device: number, value: number, t: number) => Promise<unknown>;
 

@@ -15,7 +15,7 @@
 
 import { RawDevice } from "../tests/support/bridge_device.ts";
 import { nodeProtocolCrypto } from "../bridge/_node_crypto.ts";
-import { keyOf } from "./_dashboard_keys.ts";
+import { keyOf } from "./_keys.ts";
 
 interface Job {
   port: number;

@@ -29,21 +29,13 @@ import { AviP2p } from "../mesh/mod.ts";
 import { startMqttBroker } from "./_bridge_mqtt.ts";
 import { atRate } from "./_pace.ts";
 import { type Child, spawnChild } from "./_child.ts";
+import { keyOf } from "./_keys.ts";
 
 const DEVICES = 20;
 const THROUGHPUT_EVENTS = 20_000;
 const WINDOW = 16;
 const LATENCY_RATE = 1000; // events per second
 const LATENCY_SECONDS = 4;
-
-function keyOf(id: number, seed = 0): Uint8Array {
-  const k = new Uint8Array(32);
-  const v = new DataView(k.buffer);
-  v.setUint32(0, id);
-  v.setUint32(4, seed);
-  k[31] = 0xa5;
-  return k;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -25,7 +25,7 @@
 import { AviProcess } from "../tests/support/cli.ts";
 import { launchBrowser } from "../tests/support/browser.ts";
 import { toHex } from "../core/hex.ts";
-import { keyOf } from "./_dashboard_keys.ts";
+import { keyOf } from "./_keys.ts";
 
 const DEVICES = 200;
 const RATE = DEVICES * 10;

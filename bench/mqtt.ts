@@ -20,6 +20,7 @@ import { MqttBridge } from "../mqtt/mod.ts";
 import { Mosquitto } from "../tests/support/mosquitto.ts";
 import { atRate } from "./_pace.ts";
 import { type Child, spawnChild } from "./_child.ts";
+import { keyOf } from "./_keys.ts";
 
 const DEVICES = 20;
 const THROUGHPUT_EVENTS = 20_000;
@@ -33,15 +34,6 @@ const TOPICS = Array.from(
 );
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function keyOf(id: number, seed: number): Uint8Array {
-  const k = new Uint8Array(32);
-  const v = new DataView(k.buffer);
-  v.setUint32(0, id);
-  v.setUint32(4, seed);
-  k[31] = 0xa5;
-  return k;
-}
 
 interface Leg {
   eventsPerSecond: number;

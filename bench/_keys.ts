@@ -1,6 +1,6 @@
 /**
- * The device keys of bench/dashboard.ts and its fleet: derived from the id
- * and a seed, so both processes know them without a file.
+ * The device keys of the benchmarks and their device fleets: derived from
+ * the id and a seed, so both processes know them without a file.
  *
  * @module
  */
@@ -11,6 +11,6 @@ export function keyOf(id: number, seed: number): Uint8Array {
   const v = new DataView(k.buffer);
   v.setUint32(0, id);
   v.setUint32(4, seed);
-  k[31] = 0x5d;
+  k[31] = 0xa5;
   return k;
 }
