@@ -21,7 +21,12 @@ import {
   resolveBridgeOptions,
   type ResolvedBridgeOptions,
 } from "./options.ts";
-import type { BridgeStats, DeviceInfo } from "./stats.ts";
+import type {
+  BridgeStats,
+  BridgeTableSizes,
+  DeviceInfo,
+  DeviceTableChange,
+} from "./stats.ts";
 import type { Endpoint } from "./transport.ts";
 
 /** Sends in flight at once on the gateway's socket. */
@@ -148,7 +153,7 @@ export class EmbeddedBridge {
    */
   setDevices(
     table: DeviceTable,
-  ): { added: string[]; removed: string[]; changed: string[] } {
+  ): DeviceTableChange {
     return this.#core.setDevices(parseDeviceTable(table));
   }
 
@@ -159,14 +164,7 @@ export class EmbeddedBridge {
    *
    * @returns Entries per table.
    */
-  tableSizes(): {
-    sessions: number;
-    rateKeys: number;
-    pendingReplies: number;
-    pendingMeshCalls: number;
-    meshTopics: number;
-    queuedFrames: number;
-  } {
+  tableSizes(): BridgeTableSizes {
     return this.#core.tableSizes();
   }
 

@@ -47,6 +47,7 @@ import {
   systemClock,
 } from "./transport.ts";
 import { Uplink } from "./uplink.ts";
+import type { BridgeTableSizes, DeviceTableChange } from "./stats.ts";
 
 /** What a {@linkcode GatewayCore} is made of. */
 export interface GatewayCoreOptions {
@@ -175,19 +176,12 @@ export class GatewayCore {
   /** Replaces the device table (see `Sessions.replaceTable`). */
   setDevices(
     table: Map<string, ResolvedDevice>,
-  ): { added: string[]; removed: string[]; changed: string[] } {
+  ): DeviceTableChange {
     return this.#sessions.replaceTable(table);
   }
 
   /** Current sizes of the core's tables. */
-  tableSizes(): {
-    sessions: number;
-    rateKeys: number;
-    pendingReplies: number;
-    pendingMeshCalls: number;
-    meshTopics: number;
-    queuedFrames: number;
-  } {
+  tableSizes(): BridgeTableSizes {
     let queued = 0;
     for (const s of this.#sessions.live.values()) queued += s.out.length;
     for (const d of this.#sessions.devices.values()) {

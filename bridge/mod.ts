@@ -59,7 +59,12 @@
  */
 
 export { EmbeddedBridge, loadDeviceKeys } from "./deno_udp.ts";
-export type { BridgeStats, DeviceInfo } from "./stats.ts";
+export type {
+  BridgeStats,
+  BridgeTableSizes,
+  DeviceInfo,
+  DeviceTableChange,
+} from "./stats.ts";
 export type {
   BridgeEvent,
   BridgeLaggedEvent,

@@ -34,7 +34,7 @@ import {
 import type { Outbox } from "./outbox.ts";
 import { DevicePermissions, type TopicRules } from "./permissions.ts";
 import { TokenBucket } from "./rate_limit.ts";
-import type { BridgeStats, DeviceInfo } from "./stats.ts";
+import type { BridgeStats, DeviceInfo, DeviceTableChange } from "./stats.ts";
 import { type Endpoint, endpointKey } from "./transport.ts";
 
 const log = aviLogger("bridge");
@@ -224,7 +224,7 @@ export class Sessions {
    */
   replaceTable(
     table: Map<string, ResolvedDevice>,
-  ): { added: string[]; removed: string[]; changed: string[] } {
+  ): DeviceTableChange {
     const out = {
       added: [] as string[],
       removed: [] as string[],

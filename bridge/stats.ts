@@ -90,6 +90,32 @@ export interface BridgeStats {
   internalErrors: number;
 }
 
+/** Entries in each of the bridge's tables, each bounded by a limit of `BridgeLimits`. */
+export interface BridgeTableSizes {
+  /** Live device sessions. */
+  sessions: number;
+  /** Rate-limit buckets (per address and per device). */
+  rateKeys: number;
+  /** Replies waiting to be sent. */
+  pendingReplies: number;
+  /** Device messages waiting for the mesh. */
+  pendingMeshCalls: number;
+  /** Mesh topics the bridge subscribed to for devices. */
+  meshTopics: number;
+  /** Frames queued for devices (sleeping ones included). */
+  queuedFrames: number;
+}
+
+/** What a new device table changed: device ids added, removed, and with a new key or permissions. */
+export interface DeviceTableChange {
+  /** Devices new in the table. */
+  added: string[];
+  /** Devices no longer in it (their sessions are ended). */
+  removed: string[];
+  /** Devices whose entry changed (their sessions are ended). */
+  changed: string[];
+}
+
 /** Every counter at zero. */
 export function newStats(): BridgeStats {
   return {
