@@ -126,16 +126,22 @@ function authorOf(from: Uint8Array, key: Uint8Array): Author | string {
   return author;
 }
 
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    len++;
-  }
-  return len;
+/** The bytes of a protobuf bytes field holding `v` (0 when absent). */
+function fieldBytes(v: Uint8Array | undefined): number {
+  if (v == null) return 0;
+  let len = 2; // the tag, and the first byte of the length
+  for (let n = v.length; n >= 0x80; n = Math.floor(n / 0x80)) len++;
+  return len + v.length;
 }
 
-function putField(out: Uint8Array, at: number, tag: number, v: Uint8Array) {
+/** Writes a protobuf bytes field holding `v` at `at` (nothing when absent). */
+function putField(
+  out: Uint8Array,
+  at: number,
+  tag: number,
+  v: Uint8Array | undefined,
+): number {
+  if (v == null) return at;
   out[at++] = tag;
   let n = v.length;
   while (n >= 0x80) {
@@ -155,20 +161,15 @@ function putField(out: Uint8Array, at: number, tag: number, v: Uint8Array) {
  */
 export function signedBytes(msg: RawMessage): Uint8Array {
   const topic = msg.topic !== "" ? utf8.encode(msg.topic) : undefined;
-  const fields: [number, Uint8Array | undefined][] = [
-    [10, msg.from],
-    [18, msg.data],
-    [26, msg.seqno],
-    [34, topic],
-  ];
-  let n = SIGN_PREFIX.length;
-  for (const [, v] of fields) {
-    if (v != null) n += 1 + varintLength(v.length) + v.length;
-  }
-  const out = new Uint8Array(n);
+  const out = new Uint8Array(
+    SIGN_PREFIX.length + fieldBytes(msg.from) + fieldBytes(msg.data) +
+      fieldBytes(msg.seqno) + fieldBytes(topic),
+  );
   out.set(SIGN_PREFIX, 0);
-  let at = SIGN_PREFIX.length;
-  for (const [tag, v] of fields) if (v != null) at = putField(out, at, tag, v);
+  let at = putField(out, SIGN_PREFIX.length, 10, msg.from);
+  at = putField(out, at, 18, msg.data);
+  at = putField(out, at, 26, msg.seqno);
+  putField(out, at, 34, topic);
   return out;
 }
 
