@@ -146,6 +146,20 @@ export function patchBroadcastChannelUnref(): void {
 }
 
 /**
+ * The adjustments to the transport stack every node of this process gets
+ * (they patch shared classes, once): Yamux window updates, linear
+ * `Uint8ArrayList.consume`, the Ed25519 key cache, unref'd broadcast
+ * channels. `buildLibp2p` applies them; so do the benches that build bare
+ * libp2p nodes, so that they measure the stack the product runs.
+ */
+export async function applyStackAdjustments(): Promise<void> {
+  patchBroadcastChannelUnref();
+  patchYamuxWindowUpdates();
+  patchConsume();
+  await patchEd25519KeyCache();
+}
+
+/**
  * Builds (and starts) the libp2p node.
  *
  * @param config The resolved configuration.
@@ -157,10 +171,7 @@ export async function buildLibp2p(
   privateKey: PrivateKey,
   gater: ConnectionGater,
 ): Promise<MeshLibp2p> {
-  patchBroadcastChannelUnref();
-  patchYamuxWindowUpdates();
-  patchConsume();
-  await patchEd25519KeyCache();
+  await applyStackAdjustments();
   const host = config.listenHost;
   const listen = host.includes(":")
     ? `/ip6/${host}/tcp/${config.listenPort}`
