@@ -21,9 +21,11 @@
  * (length-prefixed frames); and `@avi/p2p before`: the same nodes with the
  * dependencies' `Uint8ArrayList.consume` and GossipSub `emitGossip` and
  * `validateReceivedMessage` put back in that child after the node started
- * and without the fast message id of mesh/_msg_id.ts (the code before
- * issue 17's adjustments mesh/_consume.ts, mesh/_gossip_idle.ts and
- * mesh/_gossip_validate.ts; the library itself has no switch for it). With
+ * and without the fast message id of mesh/_msg_id.ts, the peer-score
+ * records of mesh/_gossip_records.ts and the message-cache entries of
+ * mesh/_message_cache.ts (the code before issue 17's adjustments
+ * mesh/_consume.ts, mesh/_gossip_idle.ts, mesh/_gossip_validate.ts and
+ * those; the library itself has no switch for it). With
  * `HOP_BEFORE=<dir>` (a git worktree of an older commit, with
  * `node_modules` and `.tools` linked to this checkout's), the same child
  * also runs against that checkout's mesh, in both parts, as a cross-check.
@@ -313,9 +315,25 @@ async function aviSide(job: Job): Promise<Side> {
     // here: a relayed copy is checked again before it is found in the cache
     const runtime = (node as unknown as Record<
       symbol,
-      () => { libp2p: { services: { pubsub: { fastMsgIdFn?: unknown } } } }
+      () => {
+        libp2p: {
+          services: {
+            pubsub: {
+              fastMsgIdFn?: unknown;
+              score: Record<string, unknown>;
+              mcache: Record<string, unknown>;
+            };
+          };
+        };
+      }
     >)[RUNTIME]();
-    runtime.libp2p.services.pubsub.fastMsgIdFn = undefined;
+    const pubsub = runtime.libp2p.services.pubsub;
+    pubsub.fastMsgIdFn = undefined;
+    // and the package's own peer-score records and message-cache entries
+    // (mesh/_gossip_records.ts and mesh/_message_cache.ts set own methods
+    // on the instances: without them, the classes' methods apply again)
+    for (const m of SCORE_METHODS) delete pubsub.score[m];
+    for (const m of CACHE_METHODS) delete pubsub.mcache[m];
   }
   let handler: (d: Uint8Array) => void = () => {};
   if (job.role === "recv") {
@@ -336,6 +354,22 @@ async function aviSide(job: Job): Promise<Side> {
     onMessage: (fn) => (handler = fn),
   };
 }
+
+/** The peer-score methods mesh/_gossip_records.ts sets on the instance. */
+const SCORE_METHODS = [
+  "validateMessage",
+  "deliverMessage",
+  "duplicateMessage",
+  "rejectMessage",
+];
+/** The message-cache methods mesh/_message_cache.ts sets on the instance. */
+const CACHE_METHODS = [
+  "put",
+  "observeDuplicate",
+  "getWithIWantCount",
+  "validate",
+  "remove",
+];
 
 /**
  * Puts back the packages' `Uint8ArrayList.consume` (both versions) and

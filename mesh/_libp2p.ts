@@ -29,6 +29,8 @@ import { patchYamuxWindowUpdates } from "./_yamux_window.ts";
 import { patchConsume } from "./_consume.ts";
 import { patchGossipIdle } from "./_gossip_idle.ts";
 import { patchGossipValidate } from "./_gossip_validate.ts";
+import { patchGossipRecords } from "./_gossip_records.ts";
+import { patchMessageCache } from "./_message_cache.ts";
 import { fastMsgId, msgIdFn, msgIdToStr } from "./_msg_id.ts";
 import type { WrittenFor } from "./_written_for.ts";
 
@@ -240,6 +242,8 @@ export async function buildLibp2p(
   }) as unknown as MeshLibp2p;
   patchGossipIdle(node.services.pubsub as object);
   patchGossipValidate(node.services.pubsub as object);
+  patchGossipRecords(node.services.pubsub as object);
+  patchMessageCache(node.services.pubsub as object);
   // The Identify protocol id stays the standard /ipfs/id/1.0.0 (so any
   // libp2p peer can identify us); the announced protocol version is ours.
   const host_ =
