@@ -16,6 +16,7 @@
 import process from "node:process";
 import { AviP2p } from "../mesh/mod.ts";
 import { mqttClient } from "./_bridge_mqtt.ts";
+import { stdinLines } from "./_child.ts";
 
 interface SinkJob {
   mode: "mesh" | "mqtt";
@@ -106,16 +107,8 @@ if (job.mode === "mesh") {
 }
 
 // Until the parent closes stdin: answer `report`.
-let buf = "";
-for await (
-  const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())
-) {
-  buf += chunk;
-  let i;
-  while ((i = buf.indexOf("\n")) >= 0) {
-    if (buf.slice(0, i) === "report") out({ phase: "report", ...summary() });
-    buf = buf.slice(i + 1);
-  }
+for await (const line of stdinLines()) {
+  if (line === "report") out({ phase: "report", ...summary() });
 }
 await close();
 Deno.exit(0);

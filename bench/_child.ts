@@ -2,7 +2,7 @@
  * A benchmark's helper process (a device fleet, a subscriber, one side of a
  * hop) that reports on stdout, one JSON line per phase (`{"phase": ...}`),
  * and takes commands on stdin, one line each. Shared by bench/bridge.ts,
- * bench/mqtt.ts and bench/hop.ts.
+ * bench/mqtt.ts, bench/streams.ts and bench/hop.ts.
  *
  * @module
  */
@@ -107,4 +107,19 @@ export function spawnChild(
     new URL(`./${script}`, import.meta.url).pathname,
     JSON.stringify(job),
   ]);
+}
+
+/** In a helper: the lines its parent writes on stdin, until it closes it. */
+export async function* stdinLines(): AsyncGenerator<string> {
+  let buf = "";
+  for await (
+    const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())
+  ) {
+    buf += chunk;
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      yield buf.slice(0, i);
+      buf = buf.slice(i + 1);
+    }
+  }
 }

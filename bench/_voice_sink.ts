@@ -15,6 +15,7 @@
 import { applyStackAdjustments } from "../mesh/_libp2p.ts";
 import { StreamService } from "../streams/service.ts";
 import { startTestNode } from "../tests/support/streams_fixture.ts";
+import { stdinLines } from "./_child.ts";
 
 const job = JSON.parse(Deno.args[0]) as { frames: number };
 const absNow = () => performance.timeOrigin + performance.now();
@@ -68,17 +69,7 @@ out({
   peerId: node.id,
 });
 
-let buf = "";
-for await (
-  const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())
-) {
-  buf += chunk;
-  let i;
-  while ((i = buf.indexOf("\n")) >= 0) {
-    if (buf.slice(0, i) === "report") report();
-    buf = buf.slice(i + 1);
-  }
-}
+for await (const line of stdinLines()) if (line === "report") report();
 await service.stop();
 await node.stop();
 Deno.exit(0);

@@ -41,7 +41,7 @@
  */
 
 import process from "node:process";
-import { spawnPhased } from "./_child.ts";
+import { spawnPhased, stdinLines } from "./_child.ts";
 
 // ---------------------------------------------------------------------------
 // shared
@@ -477,21 +477,6 @@ async function tcpSide(job: Job): Promise<Side> {
     },
     onMessage: (fn) => (handler = fn),
   };
-}
-
-/** Lines from the parent on stdin. */
-async function* stdinLines(): AsyncGenerator<string> {
-  let buf = "";
-  for await (
-    const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())
-  ) {
-    buf += chunk;
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      yield buf.slice(0, i);
-      buf = buf.slice(i + 1);
-    }
-  }
 }
 
 async function child(job: Job): Promise<void> {

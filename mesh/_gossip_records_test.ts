@@ -11,8 +11,7 @@ import {
 import { RUNTIME } from "./node.ts";
 import type { AviP2p } from "./node.ts";
 import { assertWrittenFor } from "../tests/support/written_for.ts";
-import { shutdownAll, startNode } from "../tests/support/mesh_fixture.ts";
-import { until } from "../tests/support/wait.ts";
+import { houseOfThree, shutdownAll } from "../tests/support/mesh_fixture.ts";
 
 Deno.test("gossip records: the adjustment was written for the installed @libp2p/gossipsub", async () => {
   await assertWrittenFor(GOSSIP_RECORDS_WRITTEN_FOR);
@@ -118,27 +117,12 @@ Deno.test("gossip records: in a house of three, messages and their relayed copie
   const N = 20;
   let a: AviP2p | undefined, b: AviP2p | undefined, c: AviP2p | undefined;
   try {
-    a = await startNode({ enableKad: false });
-    b = await startNode({
-      enableKad: false,
-      bootstrapPeers: [a.listenAddresses[0]],
-    });
-    c = await startNode({
-      enableKad: false,
-      bootstrapPeers: [a.listenAddresses[0], b.listenAddresses[0]],
-    });
+    [a, b, c] = await houseOfThree(TOPIC);
     const nodes = [a, b, c];
     const pubsub = (n: AviP2p) =>
       n[RUNTIME]().libp2p.services.pubsub as unknown as {
         score: ScoreInternals;
-        getMeshPeers(t: string): string[];
       };
-    for (const n of nodes) await n.handle().subscribe(TOPIC);
-    await until(
-      () => nodes.every((n) => pubsub(n).getMeshPeers(TOPIC).length === 2),
-      20_000,
-      "a full mesh of three",
-    );
     const events = [b, c].map((n) => n.events()[Symbol.asyncIterator]());
     for (let i = 0; i < N; i++) {
       await a.handle().publish(TOPIC, new Uint8Array([i]));

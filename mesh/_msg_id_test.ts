@@ -6,8 +6,7 @@ import type { PublicKey } from "@libp2p/interface";
 import { fastMsgId, msgIdFn, msgIdToStr } from "./_msg_id.ts";
 import { RUNTIME } from "./node.ts";
 import type { AviP2p } from "./node.ts";
-import { shutdownAll, startNode } from "../tests/support/mesh_fixture.ts";
-import { until } from "../tests/support/wait.ts";
+import { houseOfThree, shutdownAll } from "../tests/support/mesh_fixture.ts";
 
 /** The package's own functions (not exported by its entry point). */
 async function packageIds(): Promise<{
@@ -84,7 +83,6 @@ Deno.test("msg id: the fast id tells messages apart by author and number, and ne
 });
 
 interface PubSubInternals {
-  getMeshPeers(topic: string): string[];
   handleReceivedMessage(from: unknown, msg: { topic: string }): Promise<void>;
 }
 
@@ -103,24 +101,8 @@ Deno.test("msg id: in a house of three, a relayed copy is recognised without che
   const original = proto.verify;
   let verifies = 0;
   try {
-    a = await startNode({ enableKad: false });
-    b = await startNode({
-      enableKad: false,
-      bootstrapPeers: [a.listenAddresses[0]],
-    });
-    c = await startNode({
-      enableKad: false,
-      bootstrapPeers: [a.listenAddresses[0], b.listenAddresses[0]],
-    });
-    const nodes = [a, b, c];
-    for (const n of nodes) await n.handle().subscribe(TOPIC);
-    // every node has both others in its GossipSub mesh for the topic, so
     // each relays what it receives from one to the other
-    await until(
-      () => nodes.every((n) => pubsubOf(n).getMeshPeers(TOPIC).length === 2),
-      20_000,
-      "a full mesh of three",
-    );
+    [a, b, c] = await houseOfThree(TOPIC);
     // copies of the topic's messages each node receives, duplicates included
     const copies = new Map<AviP2p, number>();
     for (const n of [b, c]) {

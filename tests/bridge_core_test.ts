@@ -142,9 +142,24 @@ async function handshake(core: GatewayCore, sent: Sent[], clock: FakeClock) {
   };
 }
 
-Deno.test("bridge core without sockets: handshake, one QoS 1 publish acked after the mesh, a duplicate, expiry on a fake clock", async () => {
+/**
+ * A gateway core for device 7 on `mesh`, a fake clock and a fake transport
+ * whose datagrams collect in `sent`.
+ */
+function coreOn(mesh: BridgeMesh) {
   const clock = new FakeClock();
   const sent: Sent[] = [];
+  const core = new GatewayCore({
+    mesh,
+    transport: { send: (data, to) => void sent.push({ data, to }) },
+    options: resolveBridgeOptions({ devices: { "7": KEY } }),
+    port: 8888,
+    clock,
+  });
+  return { core, clock, sent };
+}
+
+Deno.test("bridge core without sockets: handshake, one QoS 1 publish acked after the mesh, a duplicate, expiry on a fake clock", async () => {
   const published: { topic: string; data: Uint8Array }[] = [];
   let accept: () => void = () => {};
   const mesh: BridgeMesh = {
@@ -156,13 +171,7 @@ Deno.test("bridge core without sockets: handshake, one QoS 1 publish acked after
     },
     events: idleEvents,
   };
-  const core = new GatewayCore({
-    mesh,
-    transport: { send: (data, to) => void sent.push({ data, to }) },
-    options: resolveBridgeOptions({ devices: { "7": KEY } }),
-    port: 8888,
-    clock,
-  });
+  const { core, clock, sent } = coreOn(mesh);
   const events: BridgeEvent[] = [];
   const evLoop = (async () => {
     for await (const e of core.events()) events.push(e);
@@ -227,8 +236,6 @@ Deno.test("bridge core: an event that comes alone after a burst leaves on the lo
   // more: at 1,000 events a second it caught the next event, and every
   // event lingered. The fake clock here never moves: an event waiting on
   // one of its timers would never leave.
-  const clock = new FakeClock();
-  const sent: Sent[] = [];
   const plain: string[] = [];
   const batches: string[][] = [];
   let accept: () => void = () => {};
@@ -247,13 +254,7 @@ Deno.test("bridge core: an event that comes alone after a burst leaves on the lo
     },
     events: idleEvents,
   };
-  const core = new GatewayCore({
-    mesh,
-    transport: { send: (data, to) => void sent.push({ data, to }) },
-    options: resolveBridgeOptions({ devices: { "7": KEY } }),
-    port: 8888,
-    clock,
-  });
+  const { core, clock, sent } = coreOn(mesh);
   try {
     const { send } = await handshake(core, sent, clock);
     const reading = (sensor: string): Message => ({

@@ -6,6 +6,7 @@
  */
 
 import { AviP2p, type AviP2pConfig } from "../../mesh/mod.ts";
+import { RUNTIME } from "../../mesh/node.ts";
 import { until } from "./wait.ts";
 import type {
   AviEvent,
@@ -119,4 +120,43 @@ export async function shutdownAll(
   ...nodes: (AviP2p | undefined)[]
 ): Promise<void> {
   await Promise.all(nodes.map((n) => n?.shutdown().catch(() => {})));
+}
+
+/**
+ * A house of three nodes (without Kademlia) subscribed to `topic`, each with
+ * both others in its GossipSub mesh for it, so that each relays what it
+ * receives from one to the other. Shuts down what it started if it fails.
+ */
+export async function houseOfThree(
+  topic: string,
+): Promise<[AviP2p, AviP2p, AviP2p]> {
+  const nodes: AviP2p[] = [];
+  try {
+    const a = await startNode({ enableKad: false });
+    nodes.push(a);
+    const b = await startNode({
+      enableKad: false,
+      bootstrapPeers: [a.listenAddresses[0]],
+    });
+    nodes.push(b);
+    const c = await startNode({
+      enableKad: false,
+      bootstrapPeers: [a.listenAddresses[0], b.listenAddresses[0]],
+    });
+    nodes.push(c);
+    for (const n of nodes) await n.handle().subscribe(topic);
+    const meshPeers = (n: AviP2p) =>
+      (n[RUNTIME]().libp2p.services.pubsub as unknown as {
+        getMeshPeers(t: string): string[];
+      }).getMeshPeers(topic).length;
+    await until(
+      () => nodes.every((n) => meshPeers(n) === 2),
+      20_000,
+      "a full mesh of three",
+    );
+    return [a, b, c];
+  } catch (e) {
+    await shutdownAll(...nodes);
+    throw e;
+  }
 }
