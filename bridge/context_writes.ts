@@ -12,7 +12,7 @@
 
 import type { JsonObject, JsonValue } from "../core/events.ts";
 import { deltaBytes } from "../context/mod.ts";
-import { ErrorCode } from "../protocol/mod.ts";
+import { ErrorCode, Limits } from "../protocol/mod.ts";
 import type { BridgeEvent } from "./bridge_events.ts";
 import type { BridgeMesh } from "./mesh_port.ts";
 import {
@@ -30,6 +30,16 @@ import type { GatewayClock } from "./transport.ts";
  * change still carries many readings.
  */
 export const CONTEXT_BATCH_READINGS = 64;
+
+/**
+ * A batch is also written as soon as one device's QoS 1 readings waiting for
+ * it fill the protocol's send window (`Limits.SEND_WINDOW`, 16): that device
+ * can send nothing more with a msgId until they are acknowledged, so waiting
+ * longer only holds it back (a device alone was held to 16 readings per
+ * `contextFlushMs`, about 150 a second; a sensor waking from sleep with a
+ * backlog stayed awake that much longer).
+ */
+export const DEVICE_WINDOW_READINGS = Limits.SEND_WINDOW;
 
 /** A reading waiting for its context write (the latest of its sensor). */
 interface PendingReading {
@@ -114,6 +124,8 @@ export class ContextWrites {
   #pending = new Map<string, PendingReading>();
   /** Readings (waiters) in `#pending`. */
   #waiting = 0;
+  /** QoS 1 readings in `#pending`, by device. */
+  #acked = new Map<Device, number>();
   #timer: unknown;
   #chain: Promise<void> = Promise.resolve();
 
@@ -211,13 +223,16 @@ export class ContextWrites {
    * Queue a checked reading for the context; resolves once it (or a later
    * reading of the same sensor) is applied. Readings are written at most
    * every `contextFlushMs` (latest value per sensor wins), so that a burst
-   * costs few context changes, not one per reading.
+   * costs few context changes, not one per reading; at once when
+   * `CONTEXT_BATCH_READINGS` wait, or when the device's QoS 1 readings
+   * (`acked`) fill its send window.
    */
   write(
     d: Device,
     name: string,
     json: JsonObject,
     bytes: number,
+    acked: boolean,
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const key = `${d.id}/${name}`;
@@ -236,8 +251,11 @@ export class ContextWrites {
         });
       }
       this.#waiting++;
+      const held = acked ? (this.#acked.get(d) ?? 0) + 1 : 0;
+      if (acked) this.#acked.set(d, held);
       if (
-        this.#deps.closed() || this.#waiting >= CONTEXT_BATCH_READINGS
+        this.#deps.closed() || this.#waiting >= CONTEXT_BATCH_READINGS ||
+        held >= DEVICE_WINDOW_READINGS
       ) void this.flush();
       else {
         this.#timer ??= this.#deps.clock.setTimeout(
@@ -258,6 +276,7 @@ export class ContextWrites {
       const items = [...this.#pending.values()];
       this.#pending.clear();
       this.#waiting = 0;
+      this.#acked.clear();
       this.#chain = this.#chain.then(() =>
         this.#writeReadings(items).catch((e) => {
           this.#deps.stats.internalErrors++;

@@ -170,7 +170,7 @@ export class Uplink {
       s,
       m.msgId,
       pt,
-      () => this.#sensorReading(d, name, topic, json),
+      () => this.#sensorReading(d, name, topic, json, m.msgId !== 0),
     );
   }
 
@@ -368,12 +368,13 @@ export class Uplink {
     name: string,
     topic: string,
     json: JsonObject,
+    acked: boolean,
   ): Promise<void> {
     if (!this.#deps.mesh.updateContext) {
       return this.#publishEvent(topic, json);
     }
     const bytes = await this.#context.admit(d, name, json);
-    const written = this.#context.write(d, name, json, bytes);
+    const written = this.#context.write(d, name, json, bytes, acked);
     const published = this.#publishEvent(topic, json);
     await Promise.all([published, written]);
   }

@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { Message } from "../protocol/mod.ts";
+import { Limits, type Message } from "../protocol/mod.ts";
 import { QueueFullError } from "./errors.ts";
 import type { EmbeddedStats } from "./types.ts";
 
@@ -84,7 +84,7 @@ export interface PendingQueue {
   restart(now: number): void;
 }
 
-const SEND_WINDOW = 16;
+const SEND_WINDOW = Limits.SEND_WINDOW;
 
 /**
  * Reserves `maxPending` slots of `maxFrame` bytes.

@@ -157,6 +157,12 @@ export const Limits = {
   DEFAULT_KEEPALIVE_S: 30,
   /** Messages one sealed frame may carry, at most (a frame with more is malformed). */
   MAX_MESSAGES_PER_FRAME: 32,
+  /**
+   * A sender's send window: it transmits a message with a msgId only while
+   * that id is less than this many ids after its oldest unacknowledged one,
+   * so at most this many are unacknowledged (section 4.1).
+   */
+  SEND_WINDOW: 16,
   /** Last sequence number usable before a new handshake is required. */
   MAX_SEQ: 0xffffffff,
 } as const;

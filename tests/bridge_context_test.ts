@@ -299,15 +299,16 @@ Deno.test("bridge: maxSensorsPerDevice bounds the sensors one device keeps in th
 });
 
 Deno.test("bridge: a full batch of readings is written (and acked) at once, without waiting for contextFlushMs", async () => {
-  // A flush interval no test waits for: only the batch bound can write.
+  // A flush interval no test waits for: only the batch bound can write
+  // (eight devices, eight readings each: no device fills its send window).
   await withGateway(
-    4,
+    8,
     { contextFlushMs: 60_000 },
     async ({ gw, devices }) => {
       const sent: Promise<number>[] = [];
       for (let i = 0; i < CONTEXT_BATCH_READINGS; i++) {
         const d = devices[i % devices.length];
-        sent.push(reading(d, `s${i >> 2}`, i));
+        sent.push(reading(d, `s${i >> 3}`, i));
       }
       let timer: ReturnType<typeof setTimeout> | undefined;
       const codes = await Promise.race([
@@ -322,7 +323,7 @@ Deno.test("bridge: a full batch of readings is written (and acked) at once, with
       assert.deepEqual(codes, sent.map(() => 0));
       // acked means in the gateway's context
       for (let i = 0; i < CONTEXT_BATCH_READINGS; i++) {
-        assert.equal(await valueIn(gw, (i % 4) + 1, `s${i >> 2}`), i);
+        assert.equal(await valueIn(gw, (i % 8) + 1, `s${i >> 3}`), i);
       }
     },
   );

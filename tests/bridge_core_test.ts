@@ -10,6 +10,7 @@ import type { AviEvent } from "../core/events.ts";
 import {
   createHello,
   decodeFrame,
+  Limits,
   type Message,
   nobleCrypto,
   openWelcome,
@@ -284,6 +285,59 @@ Deno.test("bridge core: an event that comes alone after a burst leaves on the lo
     accept();
     await settle();
     assert.equal(core.stats().published, 3);
+  } finally {
+    await core.close();
+  }
+});
+
+Deno.test("bridge core: a device's QoS 1 readings that fill its send window are written at once, not after contextFlushMs", async () => {
+  // The device can send nothing more with a msgId until they are acked; the
+  // fake clock never moves, so no flush timer writes them.
+  const patches: unknown[] = [];
+  const mesh: BridgeMesh = {
+    subscribe: async () => {},
+    unsubscribe: async () => {},
+    publish: async () => {},
+    events: idleEvents,
+    updateContext: (patch) => {
+      patches.push(patch);
+      return Promise.resolve();
+    },
+  };
+  const { core, clock, sent } = coreOn(mesh);
+  try {
+    const { send, received } = await handshake(core, sent, clock);
+    const reading = (msgId: number, sensor: string): Message => ({
+      type: "sensorUpdate",
+      msgId,
+      name: sensor,
+      value: { kind: "temperature", value: msgId },
+      customData: null,
+    });
+    // QoS 0 readings hold no window: they wait for the timer
+    for (let i = 0; i < Limits.SEND_WINDOW; i++) send(reading(0, `q${i}`));
+    await settle();
+    assert.equal(patches.length, 0);
+    // fifteen QoS 1 readings: the window is not full yet
+    for (let id = 1; id < Limits.SEND_WINDOW; id++) {
+      send(reading(id, `s${id % 4}`));
+    }
+    await settle();
+    assert.equal(patches.length, 0, "written before the window was full");
+    assert.equal(sent.length, 0, "acked before the context write");
+    // the sixteenth fills it: one change with all of them, every one acked
+    send(reading(Limits.SEND_WINDOW, "s0"));
+    await settle();
+    await settle();
+    assert.equal(patches.length, 1);
+    const acks = [];
+    while (sent.length > 0) acks.push(...received());
+    assert.deepEqual(
+      acks.map((m) => m.type === "ack" && m.code === 0 ? m.msgId : -1).sort(
+        (a, b) => a - b,
+      ),
+      Array.from({ length: Limits.SEND_WINDOW }, (_, i) => i + 1),
+    );
   } finally {
     await core.close();
   }
