@@ -10,6 +10,7 @@
  * @module
  */
 
+import { clearImmediate, setImmediate } from "node:timers";
 import type { JsonObject, JsonValue } from "../core/events.ts";
 import { deltaBytes } from "../context/mod.ts";
 import { ErrorCode, Limits } from "../protocol/mod.ts";
@@ -32,12 +33,15 @@ import type { GatewayClock } from "./transport.ts";
 export const CONTEXT_BATCH_READINGS = 64;
 
 /**
- * A batch is also written as soon as one device's QoS 1 readings waiting for
- * it fill the protocol's send window (`Limits.SEND_WINDOW`, 16): that device
- * can send nothing more with a msgId until they are acknowledged, so waiting
- * longer only holds it back (a device alone was held to 16 readings per
- * `contextFlushMs`, about 150 a second; a sensor waking from sleep with a
- * backlog stayed awake that much longer).
+ * A batch is also written, on the loop's next turn, as soon as one device's
+ * QoS 1 readings waiting for it fill the protocol's send window
+ * (`Limits.SEND_WINDOW`, 16): that device can send nothing more with a
+ * msgId until they are acknowledged, so waiting longer only holds it back
+ * (a device alone was held to 16 readings per `contextFlushMs`, about 150 a
+ * second; a sensor waking from sleep with a backlog stayed awake that much
+ * longer). The next turn, not at once: other devices' readings already
+ * received join the same change (at once, a fleet whose devices each send
+ * a full window per frame made a change per device).
  */
 export const DEVICE_WINDOW_READINGS = Limits.SEND_WINDOW;
 
@@ -127,6 +131,8 @@ export class ContextWrites {
   /** QoS 1 readings in `#pending`, by device. */
   #acked = new Map<Device, number>();
   #timer: unknown;
+  /** A flush on the loop's next turn (a device's window is full). */
+  #soon: ReturnType<typeof setImmediate> | undefined;
   #chain: Promise<void> = Promise.resolve();
 
   /** Nothing pending yet. */
@@ -254,10 +260,16 @@ export class ContextWrites {
       const held = acked ? (this.#acked.get(d) ?? 0) + 1 : 0;
       if (acked) this.#acked.set(d, held);
       if (
-        this.#deps.closed() || this.#waiting >= CONTEXT_BATCH_READINGS ||
-        held >= DEVICE_WINDOW_READINGS
+        this.#deps.closed() || this.#waiting >= CONTEXT_BATCH_READINGS
       ) void this.flush();
-      else {
+      else if (held >= DEVICE_WINDOW_READINGS) {
+        // after the I/O already waiting, so that other devices' readings
+        // received in this turn join the same change
+        this.#soon ??= setImmediate(() => {
+          this.#soon = undefined;
+          void this.flush();
+        });
+      } else {
         this.#timer ??= this.#deps.clock.setTimeout(
           () => void this.flush(),
           this.#deps.opts.contextFlushMs,
@@ -272,6 +284,8 @@ export class ContextWrites {
       this.#deps.clock.clearTimeout(this.#timer);
     }
     this.#timer = undefined;
+    if (this.#soon !== undefined) clearImmediate(this.#soon);
+    this.#soon = undefined;
     if (this.#pending.size > 0) {
       const items = [...this.#pending.values()];
       this.#pending.clear();
