@@ -6,6 +6,8 @@
  *   MQTT broker (`aedes` + `mqtt` clients, TCP no-delay on every hop), as a
  *   ratio;
  * - p50/p99 latency of the same paths at 1,000 events a second;
+ * - what one device alone gets acknowledged a second, QoS 1 with its send
+ *   window in flight, on both paths;
  * - raw UDP loopback datagrams per second on this machine (the ceiling);
  * - gateway heap per connected device, with 1,000 simulated devices held in
  *   a worker (their own heap is not counted).
@@ -250,6 +252,62 @@ async function mqttPath(): Promise<PathResult> {
   }
 }
 
+// ---- one device, sending fast --------------------------------------------------
+
+const ONE_DEVICE_EVENTS = 4000;
+
+/**
+ * Readings a second that one device gets acknowledged with its whole send
+ * window (16) in flight, QoS 1, on either path (nobody subscribed): the
+ * gateway acknowledges a reading once it is in the context, aedes once it
+ * has the PUBLISH. The gateway's per-device rate limits are raised as in
+ * the fleet run (the pipeline is measured, not the limiter).
+ */
+async function oneDevice(): Promise<{ gateway: number; mqtt: number }> {
+  const run = async (mode: "udp" | "mqtt", port: number) => {
+    const fleet = spawnChild("_bridge_fleet.ts", {
+      mode,
+      port,
+      devices: 1,
+      keySeed: 1,
+      events: ONE_DEVICE_EVENTS,
+      window: WINDOW,
+      rate: LATENCY_RATE,
+      seconds: 0,
+    });
+    try {
+      await fleet.phase("ready");
+      const sent = await fleet.phase("throughputSent");
+      return ONE_DEVICE_EVENTS / (sent.ms / 1000);
+    } finally {
+      await fleet.close();
+    }
+  };
+  const gw = await benchNode("bench-one");
+  const bridge = await EmbeddedBridge.start(gw.handle(), {
+    udpPort: 0,
+    hostname: "127.0.0.1",
+    devices: { "1": keyOf(1, 1) },
+    ratePerDevice: 100_000,
+    burstPerDevice: 10_000,
+    ratePerAddress: 100_000,
+    burstPerAddress: 10_000,
+  });
+  let gateway: number;
+  try {
+    gateway = await run("udp", bridge.port);
+  } finally {
+    await bridge.close();
+    await gw.shutdown();
+  }
+  const broker = await startMqttBroker();
+  try {
+    return { gateway, mqtt: await run("mqtt", broker.port) };
+  } finally {
+    await broker.close();
+  }
+}
+
 // ---- raw UDP ceiling ------------------------------------------------------------
 
 async function udpCeiling(): Promise<number> {
@@ -385,6 +443,15 @@ export async function bench(): Promise<void> {
       `(${g.latencyReceived} events); MQTT p50 ${m.p50.toFixed(2)} ms ` +
       `p99 ${m.p99.toFixed(2)} ms (${m.latencyReceived}); ` +
       `p99 ratio ${(g.p99 / m.p99).toFixed(2)}`,
+  );
+  const one = await oneDevice();
+  console.log(
+    `one device alone, QoS 1, its window of ${WINDOW} in flight, nobody ` +
+      `subscribed: gateway ${
+        Math.round(one.gateway).toLocaleString("en")
+      } readings/s acked (each in the context), MQTT (aedes) ${
+        Math.round(one.mqtt).toLocaleString("en")
+      } publishes/s acked, ratio ${(one.gateway / one.mqtt).toFixed(2)}`,
   );
   const mem = await memoryPerDevice();
   console.log(
