@@ -5,9 +5,13 @@ import {
   patchMessageCache,
 } from "./_message_cache.ts";
 import { msgIdToStr } from "./_msg_id.ts";
-import { RUNTIME } from "./node.ts";
+import { type AviP2p, RUNTIME } from "./node.ts";
 import { assertWrittenFor } from "../tests/support/written_for.ts";
-import { shutdownAll, startNode } from "../tests/support/mesh_fixture.ts";
+import {
+  houseOfThree,
+  shutdownAll,
+  startNode,
+} from "../tests/support/mesh_fixture.ts";
 import { until } from "../tests/support/wait.ts";
 
 type Cache = Record<string, (...a: unknown[]) => unknown> & {
@@ -133,19 +137,11 @@ Deno.test("message cache: the same results as the package's own, without an empt
   }
 });
 
-Deno.test("message cache: in a running pair, sent and received messages are cached without the empty collections", async () => {
+Deno.test("message cache: in a running house, sent, received and relayed messages are cached without the empty collections", async () => {
   const TOPIC = "mcache/t";
-  const nodes = [];
+  let a: AviP2p | undefined, b: AviP2p | undefined, c: AviP2p | undefined;
   try {
-    const a = await startNode({ enableKad: false });
-    nodes.push(a);
-    const b = await startNode({
-      enableKad: false,
-      bootstrapPeers: [a.listenAddresses[0]],
-    });
-    nodes.push(b);
-    await b.handle().subscribe(TOPIC);
-    await a.handle().waitForSubscribers(TOPIC, { timeoutMs: 20_000 });
+    [a, b, c] = await houseOfThree(TOPIC);
     const events = b.events()[Symbol.asyncIterator]();
     for (let i = 0; i < 10; i++) {
       await a.handle().publish(TOPIC, new Uint8Array([i]));
@@ -154,7 +150,7 @@ Deno.test("message cache: in a running pair, sent and received messages are cach
       const { value } = await events.next();
       if (value.type === "message" && value.data[0] === 9) break;
     }
-    for (const n of nodes) {
+    for (const n of [a, b, c]) {
       const { mcache } = n[RUNTIME]().libp2p.services.pubsub as unknown as {
         mcache: Cache;
       };
@@ -165,6 +161,6 @@ Deno.test("message cache: in a running pair, sent and received messages are cach
       }
     }
   } finally {
-    await shutdownAll(...nodes);
+    await shutdownAll(a, b, c);
   }
 });
