@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { ContextDoc } from "./doc.ts";
 import { encodeDelta } from "./delta.ts";
 import { deltaBytes } from "./delta_size.ts";
+import { INT_EDGES } from "../protocol/_arbitraries_test.ts";
 import type { JsonObject } from "../core/events.ts";
 
 /** The delta bytes of `patch` through a fresh replica's update(). */
@@ -31,24 +32,7 @@ Deno.test("deltaBytes: the bytes update() makes in an empty replica, with the sa
       fc.maxSafeInteger(),
       fc.integer({ min: -70_000, max: 70_000 }),
       fc.integer({ min: -300, max: 300 }),
-      fc.constantFrom(
-        127,
-        128,
-        255,
-        256,
-        65_535,
-        65_536,
-        2 ** 32 - 1,
-        2 ** 32,
-        -32,
-        -33,
-        -128,
-        -129,
-        -32_768,
-        -32_769,
-        -(2 ** 31),
-        -(2 ** 31) - 1,
-      ),
+      fc.constantFrom(...INT_EDGES),
       fc.constant(-0),
       fc.string(),
       fc.string({ unit: "binary", maxLength: 40 }),

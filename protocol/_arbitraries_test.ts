@@ -113,3 +113,31 @@ export const anyMessage: fc.Arbitrary<Message> = fc.oneof(
     sleepSeconds: fc.integer({ min: 0, max: 0xffffffff }),
   }),
 );
+
+/**
+ * Integers on either side of every MessagePack integer encoding's bounds
+ * (fixint, 8, 16, 32 and 64 bits, positive and negative).
+ */
+export const INT_EDGES: readonly number[] = [
+  0,
+  1,
+  127,
+  128,
+  255,
+  256,
+  65_535,
+  65_536,
+  2 ** 32 - 1,
+  2 ** 32,
+  Number.MAX_SAFE_INTEGER,
+  -1,
+  -32,
+  -33,
+  -128,
+  -129,
+  -32_768,
+  -32_769,
+  -(2 ** 31),
+  -(2 ** 31) - 1,
+  Number.MIN_SAFE_INTEGER,
+];

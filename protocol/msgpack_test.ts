@@ -13,6 +13,7 @@ import {
   Writer,
 } from "./msgpack.ts";
 import { FrameDecodeError, FrameEncodeError } from "./errors.ts";
+import { INT_EDGES } from "./_arbitraries_test.ts";
 
 // Values both libraries represent the same way. -0 is left out: the reference
 // encodes it as integer 0.
@@ -138,23 +139,7 @@ Deno.test("msgpack: intBytes, strHeaderBytes and lenHeaderBytes are what Writer 
     return w.pos;
   };
   const edges = [0, 1, 15, 16, 31, 32, 127, 128, 255, 256, 65_535, 65_536];
-  const ints = [
-    ...edges,
-    2 ** 32 - 1,
-    2 ** 32,
-    Number.MAX_SAFE_INTEGER,
-    -1,
-    -32,
-    -33,
-    -128,
-    -129,
-    -32_768,
-    -32_769,
-    -(2 ** 31),
-    -(2 ** 31) - 1,
-    Number.MIN_SAFE_INTEGER,
-  ];
-  for (const v of ints) {
+  for (const v of [...edges, ...INT_EDGES]) {
     assert.equal(intBytes(v), written((w) => w.int(v)), `int ${v}`);
   }
   fc.assert(fc.property(fc.maxSafeInteger(), (v) => {
