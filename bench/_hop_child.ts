@@ -113,9 +113,12 @@ export const SCORE_METHODS = [
 /** The message-cache methods mesh/_message_cache.ts sets on the instance. */
 export const CACHE_METHODS = [
   "put",
+  "get",
   "observeDuplicate",
   "getWithIWantCount",
+  "getGossipIDs",
   "validate",
+  "shift",
   "remove",
 ];
 

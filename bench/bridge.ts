@@ -23,13 +23,12 @@
  */
 
 import process from "node:process";
-import v8 from "node:v8";
-import vm from "node:vm";
 import type { PeerId } from "../core/peer_id.ts";
 import { EmbeddedBridge } from "../bridge/mod.ts";
 import { AviP2p } from "../mesh/mod.ts";
 import { startMqttBroker } from "./_bridge_mqtt.ts";
 import { atRate } from "./_pace.ts";
+import { forceGc } from "./_gc.ts";
 import { type Child, spawnChild } from "./_child.ts";
 import { keyOf } from "./_keys.ts";
 
@@ -347,16 +346,6 @@ async function udpCeiling(): Promise<number> {
 }
 
 // ---- memory per device --------------------------------------------------------
-
-/** A way to force a full GC (V8's gc, exposed at run time), if there is one. */
-function forceGc(): (() => void) | undefined {
-  try {
-    v8.setFlagsFromString("--expose-gc");
-    return vm.runInNewContext("gc") as () => void;
-  } catch {
-    return undefined;
-  }
-}
 
 async function memoryPerDevice(): Promise<{ perDevice: number; n: number }> {
   const N = 1000;

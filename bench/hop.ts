@@ -13,6 +13,9 @@
  * - A house of three: one sender at 1,000 a second and two receivers that
  *   are also connected to each other, so each gets every message from the
  *   sender and a relayed copy from the other: their mean CPU per message.
+ * - The heap a message leaves alive while GossipSub remembers it (sender and
+ *   receiver in this process, bench/_hop_heap.ts), beside the same nodes
+ *   with the package's own message cache and peer score.
  *
  * Variants, side by side and alternated round by round in the same run:
  * `@avi/p2p` (two `AviP2p` nodes through the public API, `publish` and
@@ -39,7 +42,7 @@
  *
  * `deno task bench hop`, or alone `deno run -P=bench bench/hop.ts`.
  * `HOP_ROUNDS` (default 3), `HOP_SECONDS` (measured seconds, default 4) and
- * `HOP_PARTS` (`steady,burst,house`) tune the run.
+ * `HOP_PARTS` (`steady,burst,house,heap`) tune the run.
  *
  * @module
  */
@@ -55,6 +58,7 @@ import {
 } from "./_hop_common.ts";
 import { OUTSIDE_JS, ROWS, SAMPLING_US } from "./_hop_profile.ts";
 import { child } from "./_hop_child.ts";
+import { retainedPerMessage } from "./_hop_heap.ts";
 
 interface Proc {
   phase(name: string, ms?: number): Promise<Record<string, number> | undefined>;
@@ -318,9 +322,8 @@ export async function bench(): Promise<void> {
       `${WARM_SECONDS} s warm-up + ${seconds} s measured; burst ${BURST}; ` +
       `${rounds} rounds, variants alternated; ${navigator.hardwareConcurrency} cores`,
   );
-  const parts = (Deno.env.get("HOP_PARTS") ?? "steady,burst,house").split(
-    ",",
-  );
+  const parts = (Deno.env.get("HOP_PARTS") ?? "steady,burst,house,heap")
+    .split(",");
   if (!parts.includes("steady")) steady.length = 0;
   if (!parts.includes("burst")) burst.length = 0;
   if (!parts.includes("house")) house.length = 0;
@@ -372,6 +375,26 @@ export async function bench(): Promise<void> {
   if (steady.length > 0) printSteadyRatios(sr);
   if (burst.length > 0) printBurst(br, burst, rounds, pad);
   if (house.length > 0) printHouse(hr, house, rounds, count, pad);
+  if (parts.includes("heap")) await printHeap(rounds);
+}
+
+/** The heap part: bytes left alive per message, as run and as packaged. */
+async function printHeap(rounds: number): Promise<void> {
+  const n = 3000;
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    ours.push(await retainedPerMessage(n, false));
+    theirs.push(await retainedPerMessage(n, true));
+  }
+  console.log(
+    `heap left alive per message while GossipSub remembers it (sender + ` +
+      `receiver in one process, ${n} messages, median (min–max) of ${rounds}): ` +
+      `@avi/p2p ${spread(ours, f0)} B, with the package's own message cache ` +
+      `and peer score ${spread(theirs, f0)} B, ratio ${
+        f2(median(ours) / median(theirs))
+      }`,
+  );
 }
 
 function printHouse(
