@@ -123,23 +123,25 @@ export const CACHE_METHODS = [
 ];
 
 /**
- * Puts back the packages' `Uint8ArrayList.consume` (both versions) and
- * GossipSub's `emitGossip` and `validateReceivedMessage` after the node has
- * installed mesh/_consume.ts, mesh/_gossip_idle.ts and
- * mesh/_gossip_validate.ts: the code as it ran before issue 17's
- * adjustments (of the message-id options of mesh/_msg_id.ts, `aviSide`
+ * Puts back the packages' `Uint8ArrayList.consume` (both versions),
+ * `LengthPrefixedDecoder.decode` and GossipSub's `emitGossip` and
+ * `validateReceivedMessage` after the node has installed mesh/_consume.ts,
+ * mesh/_lp_decoder.ts, mesh/_gossip_idle.ts and mesh/_gossip_validate.ts:
+ * the code as it ran before issue 17's adjustments (of the message-id options of mesh/_msg_id.ts, `aviSide`
  * removes the fast id; the others make the same ids).
  * Returns the function to call once the node has started.
  */
 export async function undoAdjustments(): Promise<() => void> {
   const { Uint8ArrayList: V3 } = await import("uint8arraylist");
   const { Uint8ArrayList: V2 } = await import("uint8arraylist-v2");
+  const { LengthPrefixedDecoder: LP } = await import("@libp2p/utils");
   const gs = await import(
     new URL("gossipsub.js", import.meta.resolve("@libp2p/gossipsub")).href
   ) as { GossipSub: { prototype: Record<string, unknown> } };
   const saved = [
     [V3.prototype, "consume", V3.prototype.consume],
     [V2.prototype, "consume", V2.prototype.consume],
+    [LP.prototype, "decode", LP.prototype.decode],
     [gs.GossipSub.prototype, "emitGossip", gs.GossipSub.prototype.emitGossip],
     [
       gs.GossipSub.prototype,

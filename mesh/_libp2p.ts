@@ -31,6 +31,7 @@ import { patchGossipIdle } from "./_gossip_idle.ts";
 import { patchGossipValidate } from "./_gossip_validate.ts";
 import { patchGossipRecords } from "./_gossip_records.ts";
 import { patchMessageCache } from "./_message_cache.ts";
+import { patchLengthPrefixedDecoder } from "./_lp_decoder.ts";
 import { fastMsgId, msgIdFn, msgIdToStr } from "./_msg_id.ts";
 import type { WrittenFor } from "./_written_for.ts";
 
@@ -150,7 +151,8 @@ export function patchBroadcastChannelUnref(): void {
 /**
  * The adjustments to the transport stack every node of this process gets
  * (they patch shared classes, once): Yamux window updates, linear
- * `Uint8ArrayList.consume`, the Ed25519 key cache, unref'd broadcast
+ * `Uint8ArrayList.consume`, a length-prefixed decoder that does not throw
+ * at every frame (Noise's), the Ed25519 key cache, unref'd broadcast
  * channels. `buildLibp2p` applies them; so do the benches that build bare
  * libp2p nodes, so that they measure the stack the product runs.
  */
@@ -158,6 +160,7 @@ export async function applyStackAdjustments(): Promise<void> {
   patchBroadcastChannelUnref();
   patchYamuxWindowUpdates();
   patchConsume();
+  patchLengthPrefixedDecoder();
   await patchEd25519KeyCache();
 }
 
