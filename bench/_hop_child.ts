@@ -65,6 +65,7 @@ export async function aviSide(job: Job): Promise<Side> {
       symbol,
       () => {
         libp2p: {
+          addEventListener(type: "connection:open", fn: () => void): void;
           services: {
             pubsub: {
               fastMsgIdFn?: unknown;
@@ -82,6 +83,11 @@ export async function aviSide(job: Job): Promise<Side> {
     // on the instances: without them, the classes' methods apply again)
     for (const m of SCORE_METHODS) delete pubsub.score[m];
     for (const m of CACHE_METHODS) delete pubsub.mcache[m];
+    // and the package's socket writes (mesh/_tcp_write.ts adjusts the TCP
+    // connection class at the first connection: put back after it)
+    const { undoTcpWrites } = await import("../mesh/_tcp_write.ts");
+    undoTcpWrites();
+    runtime.libp2p.addEventListener("connection:open", undoTcpWrites);
   }
   let handler: (d: Uint8Array) => void = () => {};
   if (job.role === "recv") {

@@ -13,6 +13,7 @@
  */
 
 import { applyStackAdjustments } from "../mesh/_libp2p.ts";
+import { patchTcpWrites } from "../mesh/_tcp_write.ts";
 import { StreamService } from "../streams/service.ts";
 import { startTestNode } from "../tests/support/streams_fixture.ts";
 import { stdinLines } from "./_child.ts";
@@ -23,6 +24,7 @@ const out = (o: unknown) => console.log(JSON.stringify(o));
 
 await applyStackAdjustments();
 const node = await startTestNode();
+patchTcpWrites(node.libp2p);
 const latencies: number[] = [];
 const ids: string[] = [];
 let reported = false;

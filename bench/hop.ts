@@ -25,11 +25,12 @@
  * dependencies' `Uint8ArrayList.consume`, `LengthPrefixedDecoder.decode`
  * and GossipSub `emitGossip` and `validateReceivedMessage` put back in that
  * child after the node started, and without the fast message id of
- * mesh/_msg_id.ts, the peer-score records of mesh/_gossip_records.ts and
- * the message-cache entries of mesh/_message_cache.ts (the code before
- * issue 17's adjustments mesh/_consume.ts, mesh/_lp_decoder.ts,
- * mesh/_gossip_idle.ts, mesh/_gossip_validate.ts and those; the library
- * itself has no switch for it). With
+ * mesh/_msg_id.ts, the peer-score records of mesh/_gossip_records.ts, the
+ * message-cache entries of mesh/_message_cache.ts and the one socket write
+ * of mesh/_tcp_write.ts (the code before issue 17's adjustments
+ * mesh/_consume.ts, mesh/_lp_decoder.ts, mesh/_gossip_idle.ts,
+ * mesh/_gossip_validate.ts and those; the library itself has no switch for
+ * it). With
  * `HOP_BEFORE=<dir>` (a git worktree of an older commit, with
  * `node_modules` and `.tools` linked to this checkout's), the same child
  * also runs against that checkout's mesh, in both parts, as a cross-check.

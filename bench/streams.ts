@@ -14,6 +14,7 @@ import process from "node:process";
 import type { PeerId } from "../core/peer_id.ts";
 import { StreamService } from "../streams/service.ts";
 import { applyStackAdjustments } from "../mesh/_libp2p.ts";
+import { patchTcpWrites } from "../mesh/_tcp_write.ts";
 import { spawnChild } from "./_child.ts";
 import {
   connect,
@@ -60,6 +61,7 @@ async function side(maxStreams: number): Promise<Side> {
   // the stack every AviP2p node runs (raw and avi streams alike)
   await applyStackAdjustments();
   const node = await startTestNode();
+  patchTcpWrites(node.libp2p);
   const s: Side = {
     node,
     service: undefined!,

@@ -32,6 +32,7 @@ import { patchGossipValidate } from "./_gossip_validate.ts";
 import { patchGossipRecords } from "./_gossip_records.ts";
 import { patchMessageCache } from "./_message_cache.ts";
 import { patchLengthPrefixedDecoder } from "./_lp_decoder.ts";
+import { patchTcpWrites } from "./_tcp_write.ts";
 import { fastMsgId, msgIdFn, msgIdToStr } from "./_msg_id.ts";
 import type { WrittenFor } from "./_written_for.ts";
 
@@ -247,6 +248,7 @@ export async function buildLibp2p(
   patchGossipValidate(node.services.pubsub as object);
   patchGossipRecords(node.services.pubsub as object);
   patchMessageCache(node.services.pubsub as object);
+  patchTcpWrites(node);
   // The Identify protocol id stays the standard /ipfs/id/1.0.0 (so any
   // libp2p peer can identify us); the announced protocol version is ours.
   const host_ =
