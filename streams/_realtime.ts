@@ -2,13 +2,14 @@
  * Realtime delivery: `send` never waits. Frames the link cannot take yet
  * wait in a bounded queue that drops the oldest (counted); at most
  * `realtimeMaxInFlight` frames are sent but unacknowledged, the receiver
- * acknowledging every {@linkcode ACK_EVERY}th; unread incoming frames are
- * bounded the same way. So latency never piles up.
+ * acknowledging every {@linkcode ACK_EVERY}th, and at once the frame that
+ * fills the sender's window (flagged {@linkcode FLAG_ACK_NOW}); unread
+ * incoming frames are bounded the same way. So latency never piles up.
  *
  * @module
  */
 
-import { type Frame, FrameType } from "./frame.ts";
+import { FLAG_ACK_NOW, type Frame, FrameType, setFlags } from "./frame.ts";
 import type { Channel, WriteFrame } from "./_channel.ts";
 
 /** A realtime receiver acknowledges every this many data frames. */
@@ -35,8 +36,7 @@ export class RealtimeDelivery {
   send(ch: Channel, frame: Uint8Array, size: number, seq: number): void {
     if (ch.rtQueue.length === 0 && this.#canWrite(ch)) {
       try {
-        this.#write(ch, frame, size);
-        ch.inFlight.push(seq);
+        this.#writeData(ch, frame, size, seq);
       } catch {
         // reported through streamClosed
       }
@@ -65,9 +65,12 @@ export class RealtimeDelivery {
     this.#flush(ch);
   }
 
-  /** A data frame came: acknowledge every {@linkcode ACK_EVERY}th. */
+  /**
+   * A data frame came: acknowledge every {@linkcode ACK_EVERY}th, and one
+   * that fills the sender's window at once.
+   */
   onData(ch: Channel, frame: Frame): void {
-    if (++ch.unacked >= ACK_EVERY) {
+    if (++ch.unacked >= ACK_EVERY || (frame.flags & FLAG_ACK_NOW) !== 0) {
       ch.unacked = 0;
       ch.control(FrameType.Ack, undefined, 0, frame.seq, frame.timestamp);
     }
@@ -79,6 +82,15 @@ export class RealtimeDelivery {
       ch.inboxBytes -= ch.inbox.shift()!.data.length;
       ch.dropped++;
     }
+  }
+
+  /** Write a data frame, asking for an ack at once if it fills the window. */
+  #writeData(ch: Channel, frame: Uint8Array, size: number, seq: number): void {
+    if (ch.inFlight.length + 1 >= this.#maxInFlight) {
+      setFlags(frame, FLAG_ACK_NOW);
+    }
+    this.#write(ch, frame, size);
+    ch.inFlight.push(seq);
   }
 
   #canWrite(ch: Channel): boolean {
@@ -94,8 +106,7 @@ export class RealtimeDelivery {
       const { frame, size, seq } = ch.rtQueue.shift()!;
       ch.rtQueuedBytes -= frame.length;
       try {
-        this.#write(ch, frame, size);
-        ch.inFlight.push(seq);
+        this.#writeData(ch, frame, size, seq);
       } catch {
         return;
       }

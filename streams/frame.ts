@@ -6,7 +6,8 @@
  * offset size field
  *      0    4 length of the rest (header tail + payload), big-endian u32
  *      4    1 type      (1 request, 2 accept, 3 reject, 4 data, 5 close, 6 ack)
- *      5    1 flags     (close: bit 0 = closed because of an error)
+ *      5    1 flags     (close: bit 0 = closed because of an error;
+ *                       realtime data: bit 0 = acknowledge now)
  *      6    4 seq       big-endian u32, data frames count from 0; ack: the
  *                       highest seq received
  *     10    8 timestamp big-endian f64, capture time in ms (data frames)
@@ -63,6 +64,36 @@ export type FrameTypeValue = typeof FrameType[keyof typeof FrameType];
 
 /** Flag on a close frame: the stream ended because of an error. */
 export const FLAG_ERROR = 1;
+
+/**
+ * Flag on a realtime data frame: the sender's window of unacknowledged
+ * frames is full with it, so the receiver acknowledges it at once (else it
+ * acknowledges every 4th frame, and a window smaller than that would never
+ * free).
+ */
+export const FLAG_ACK_NOW = 1;
+
+/** Where the flags byte is in an encoded frame. */
+const FLAGS_OFFSET = 5;
+
+/**
+ * Set flags on an encoded frame, in place (the frame must be the caller's
+ * own bytes, not yet handed to the network).
+ *
+ * @param frame The encoded frame.
+ * @param flags The flags to set (or-ed with those it has).
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame, FLAG_ACK_NOW, FrameType, setFlags } from "./frame.ts";
+ * const frame = encodeFrame(FrameType.Data, 0, 0, new Uint8Array(2));
+ * setFlags(frame, FLAG_ACK_NOW);
+ * console.log(frame[5]); // 1
+ * ```
+ */
+export function setFlags(frame: Uint8Array, flags: number): void {
+  frame[FLAGS_OFFSET] |= flags;
+}
 
 /** A decoded frame. */
 export interface Frame {

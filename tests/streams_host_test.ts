@@ -11,6 +11,7 @@ import type { AviEvent } from "../core/events.ts";
 import type { PeerId } from "../core/peer_id.ts";
 import {
   encodeFrame,
+  FLAG_ACK_NOW,
   type Frame,
   FrameDecoder,
   FrameType,
@@ -150,7 +151,13 @@ Deno.test("the service runs on any StreamsHost: a fake host and stream", async (
     raw.written.filter((f) => f.type === FrameType.Ack).map((f) => f.seq),
     [3, 7],
   );
-  assert.equal(service.stats("s1").framesReceived, 8);
+  // a frame that fills the sender's window is acknowledged at once
+  raw.receive(
+    encodeFrame(FrameType.Data, 8, 1008, new Uint8Array(3), FLAG_ACK_NOW),
+  );
+  assert.equal(raw.written.at(-1)?.type, FrameType.Ack);
+  assert.equal(raw.written.at(-1)?.seq, 8);
+  assert.equal(service.stats("s1").framesReceived, 9);
   await service.close("s1");
   assert.equal(raw.written.at(-1)?.type, FrameType.Close);
   assert.equal(raw.status, "closed");

@@ -158,6 +158,26 @@ Deno.test("realtime: a receiver that stops acknowledging holds the sender to rea
   }
 });
 
+Deno.test("realtime: a window smaller than the ack interval still frees: the frame that fills it is acknowledged at once", async () => {
+  for (const window of [1, 2, 3]) {
+    await withStreamPair(async ({ a, b }) => {
+      const id = await openStream(a, b, "realtime");
+      // (before, the receiver acked only every 4th frame: after `window`
+      // frames the sender's window never freed and every later frame was
+      // queued and dropped)
+      for (let i = 0; i < 12; i++) {
+        await a.service.send(id, new Uint8Array(64));
+        await until(
+          () => b.service.stats(id).framesReceived === i + 1,
+          5_000,
+          `frame ${i} with a window of ${window}`,
+        );
+      }
+      assert.equal(a.service.stats(id).dropped, 0);
+    }, { realtimeMaxInFlight: window });
+  }
+});
+
 Deno.test("realtime: the receiver acknowledges every 4th frame", async () => {
   await withStreamPair(async ({ a, b }) => {
     const id = await openStream(a, b, "realtime");
