@@ -12,8 +12,12 @@
 import { FLAG_ACK_NOW, type Frame, FrameType, setFlags } from "./frame.ts";
 import type { Channel, WriteFrame } from "./_channel.ts";
 
-/** A realtime receiver acknowledges every this many data frames. */
-export const ACK_EVERY = 4;
+/**
+ * A realtime receiver acknowledges every this many data frames (half the
+ * default window of 16, so acks keep it moving), besides the frame that
+ * fills the sender's window.
+ */
+export const ACK_EVERY = 8;
 
 /** The realtime half of the service: sending, acks, and the bounded queues. */
 export class RealtimeDelivery {

@@ -68,7 +68,7 @@ export const FLAG_ERROR = 1;
 /**
  * Flag on a realtime data frame: the sender's window of unacknowledged
  * frames is full with it, so the receiver acknowledges it at once (else it
- * acknowledges every 4th frame, and a window smaller than that would never
+ * acknowledges every 8th frame, and a window smaller than that would never
  * free).
  */
 export const FLAG_ACK_NOW = 1;

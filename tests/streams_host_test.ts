@@ -149,7 +149,7 @@ Deno.test("the service runs on any StreamsHost: a fake host and stream", async (
   assert.equal(events.filter((e) => e.type === "streamData").length, 8);
   assert.deepEqual(
     raw.written.filter((f) => f.type === FrameType.Ack).map((f) => f.seq),
-    [3, 7],
+    [7],
   );
   // a frame that fills the sender's window is acknowledged at once
   raw.receive(
