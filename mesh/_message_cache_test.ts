@@ -9,6 +9,7 @@ import { type AviP2p, RUNTIME } from "./node.ts";
 import { assertWrittenFor } from "../tests/support/written_for.ts";
 import {
   houseOfThree,
+  publishAndAwaitLast,
   shutdownAll,
   startNode,
 } from "../tests/support/mesh_fixture.ts";
@@ -175,14 +176,7 @@ Deno.test("message cache: in a running house, sent, received and relayed message
   let a: AviP2p | undefined, b: AviP2p | undefined, c: AviP2p | undefined;
   try {
     [a, b, c] = await houseOfThree(TOPIC);
-    const events = b.events()[Symbol.asyncIterator]();
-    for (let i = 0; i < 10; i++) {
-      await a.handle().publish(TOPIC, new Uint8Array([i]));
-    }
-    for (;;) {
-      const { value } = await events.next();
-      if (value.type === "message" && value.data[0] === 9) break;
-    }
+    await publishAndAwaitLast(a, b, TOPIC);
     for (const n of [a, b, c]) {
       const { mcache } = n[RUNTIME]().libp2p.services.pubsub as unknown as {
         mcache: Cache;

@@ -9,6 +9,7 @@ import {
 import { type AviP2p, RUNTIME } from "./node.ts";
 import { assertWrittenFor } from "../tests/support/written_for.ts";
 import {
+  publishAndAwaitLast,
   shutdownAll,
   startNode,
   untilTopicPeer,
@@ -79,14 +80,7 @@ Deno.test("tcp write: between two real nodes, no Noise length goes to the socket
       sizes.push(buf.byteLength);
       return write.call(this, buf);
     };
-    const events = b.events()[Symbol.asyncIterator]();
-    for (let i = 0; i < 10; i++) {
-      await a.handle().publish(TOPIC, new Uint8Array([i]));
-    }
-    for (;;) {
-      const { value } = await events.next();
-      if (value.type === "message" && value.data[0] === 9) break;
-    }
+    await publishAndAwaitLast(a, b, TOPIC);
     assert.ok(sizes.length >= 10, `${sizes.length} writes`);
     // the package wrote each frame's 2-byte length on its own
     assert.ok(!sizes.includes(2), `writes of ${sizes.join(", ")} bytes`);

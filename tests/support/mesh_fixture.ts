@@ -123,6 +123,27 @@ export async function shutdownAll(
 }
 
 /**
+ * Publishes `count` one-byte messages (0, 1, ...) from `from` on `topic` and
+ * waits until `to` has delivered the last.
+ */
+export async function publishAndAwaitLast(
+  from: AviP2p,
+  to: AviP2p,
+  topic: string,
+  count = 10,
+): Promise<void> {
+  const events = to.events()[Symbol.asyncIterator]();
+  for (let i = 0; i < count; i++) {
+    await from.handle().publish(topic, new Uint8Array([i]));
+  }
+  for (;;) {
+    const { value } = await events.next();
+    if (value.type === "message" && value.data[0] === count - 1) break;
+  }
+  await events.return?.();
+}
+
+/**
  * A house of three nodes (without Kademlia) subscribed to `topic`, each with
  * both others in its GossipSub mesh for it, so that each relays what it
  * receives from one to the other. Shuts down what it started if it fails.
