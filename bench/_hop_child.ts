@@ -82,7 +82,10 @@ export async function aviSide(job: Job): Promise<Side> {
     // (mesh/_gossip_records.ts and mesh/_message_cache.ts set own methods
     // on the instances: without them, the classes' methods apply again)
     for (const m of SCORE_METHODS) delete pubsub.score[m];
-    for (const m of CACHE_METHODS) delete pubsub.mcache[m];
+    const { MESSAGE_CACHE_METHODS } = await import(
+      "../mesh/_message_cache.ts"
+    );
+    for (const m of MESSAGE_CACHE_METHODS) delete pubsub.mcache[m];
     // and the package's socket writes (mesh/_tcp_write.ts adjusts the TCP
     // connection class at the first connection: put back after it)
     const { undoTcpWrites } = await import("../mesh/_tcp_write.ts");
@@ -115,17 +118,6 @@ export const SCORE_METHODS = [
   "deliverMessage",
   "duplicateMessage",
   "rejectMessage",
-];
-/** The message-cache methods mesh/_message_cache.ts sets on the instance. */
-export const CACHE_METHODS = [
-  "put",
-  "get",
-  "observeDuplicate",
-  "getWithIWantCount",
-  "getGossipIDs",
-  "validate",
-  "shift",
-  "remove",
 ];
 
 /**

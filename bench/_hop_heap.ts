@@ -19,7 +19,8 @@
 import { forceGc } from "./_gc.ts";
 import { spawnChild } from "./_child.ts";
 import { out, PAYLOAD, sleep, TOPIC } from "./_hop_common.ts";
-import { CACHE_METHODS, SCORE_METHODS } from "./_hop_child.ts";
+import { SCORE_METHODS } from "./_hop_child.ts";
+import { MESSAGE_CACHE_METHODS } from "../mesh/_message_cache.ts";
 
 /**
  * Bytes left alive on the heap per message, sender and receiver together,
@@ -76,7 +77,7 @@ async function measure(
           }
         >)[RUNTIME]().libp2p.services.pubsub;
         for (const m of SCORE_METHODS) delete pubsub.score[m];
-        for (const m of CACHE_METHODS) delete pubsub.mcache[m];
+        for (const m of MESSAGE_CACHE_METHODS) delete pubsub.mcache[m];
       }
     }
     await b.handle().subscribe(TOPIC);

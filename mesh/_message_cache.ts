@@ -67,7 +67,8 @@ interface CacheFields {
   topicNames?: Map<string, string>;
 }
 
-const METHODS = [
+/** The methods the adjustment sets on a cache instance. */
+export const MESSAGE_CACHE_METHODS = [
   "put",
   "get",
   "observeDuplicate",
@@ -329,7 +330,7 @@ export function patchMessageCache(pubsub: object): void {
     typeof cache.gossip === "number" &&
     typeof cache.msgIdToStrFn === "function" &&
     typeof cache.notValidatedCount === "number" &&
-    METHODS.every((m) => typeof cache[m] === "function");
+    MESSAGE_CACHE_METHODS.every((m) => typeof cache[m] === "function");
   if (!ok) {
     throw new Error(
       "@libp2p/gossipsub's message cache has changed: mesh/_message_cache.ts no longer applies",
