@@ -13,6 +13,7 @@ import {
 } from "./frame.ts";
 import type { HostStream } from "./host.ts";
 import { ReceiveStats } from "./_receive_stats.ts";
+import { LEGACY_ACK_EVERY } from "./_realtime.ts";
 import type { StreamFrame, StreamMode, StreamStats } from "./types.ts";
 
 /** Where a channel is in its life. */
@@ -51,6 +52,12 @@ export class Channel {
   readonly inFlight: number[] = [];
   /** Realtime: data frames received since the last ack sent. */
   unacked = 0;
+  /**
+   * Realtime receiver: acknowledge every this many data frames
+   * (`ACK_EVERY` when the sender flags the frame that fills its window,
+   * else `LEGACY_ACK_EVERY`).
+   */
+  ackEvery = LEGACY_ACK_EVERY;
   rtQueuedBytes = 0;
   rtDrainListening = false;
   readonly inbox: StreamFrame[] = [];

@@ -15,9 +15,16 @@ import type { Channel, WriteFrame } from "./_channel.ts";
 /**
  * A realtime receiver acknowledges every this many data frames (half the
  * default window of 16, so acks keep it moving), besides the frame that
- * fills the sender's window.
+ * fills the sender's window, when the sender said in its request that it
+ * flags that frame (`ackNow`).
  */
 export const ACK_EVERY = 8;
+
+/**
+ * The ack interval for a sender that did not say so (an older one, whose
+ * window of 5 to 7 frames would never free with acks every 8th).
+ */
+export const LEGACY_ACK_EVERY = 4;
 
 /** The realtime half of the service: sending, acks, and the bounded queues. */
 export class RealtimeDelivery {
@@ -74,7 +81,7 @@ export class RealtimeDelivery {
    * that fills the sender's window at once.
    */
   onData(ch: Channel, frame: Frame): void {
-    if (++ch.unacked >= ACK_EVERY || (frame.flags & FLAG_ACK_NOW) !== 0) {
+    if (++ch.unacked >= ch.ackEvery || (frame.flags & FLAG_ACK_NOW) !== 0) {
       ch.unacked = 0;
       ch.control(FrameType.Ack, undefined, 0, frame.seq, frame.timestamp);
     }

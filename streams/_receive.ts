@@ -12,7 +12,11 @@ import { FLAG_ERROR, type Frame, FrameType } from "./frame.ts";
 import type { HostConnection, HostStream } from "./host.ts";
 import { MAX_REASON_BYTES, type StreamLimits } from "./options.ts";
 import { Channel } from "./_channel.ts";
-import type { RealtimeDelivery } from "./_realtime.ts";
+import {
+  ACK_EVERY,
+  LEGACY_ACK_EVERY,
+  type RealtimeDelivery,
+} from "./_realtime.ts";
 import type { ReliableDelivery } from "./_reliable.ts";
 import type { StreamTable } from "./_table.ts";
 import type { StreamFrame } from "./types.ts";
@@ -24,6 +28,16 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Reads every channel's frames and acts on them. */
+/** Whether an accept's payload says the peer flags its window-filling frame. */
+function flagsAckNow(payload: Uint8Array): boolean {
+  if (payload.length === 0) return false; // an older peer
+  try {
+    return JSON.parse(decoder.decode(payload))?.ackNow === true;
+  } catch {
+    return false;
+  }
+}
+
 export class Receiver {
   readonly #table: StreamTable;
   readonly #limits: StreamLimits;
@@ -167,6 +181,7 @@ export class Receiver {
       case "requesting":
         if (frame.type === FrameType.Accept) {
           clearTimeout(ch.timer);
+          if (flagsAckNow(frame.payload)) ch.ackEvery = ACK_EVERY;
           ch.open();
           table.safeEmit({
             type: "streamAccepted",
@@ -215,9 +230,9 @@ export class Receiver {
   #onRequest(ch: Channel, payload: Uint8Array): void {
     const table = this.#table;
     const limits = this.#limits;
-    let id: unknown, reason: unknown, mode: unknown;
+    let id: unknown, reason: unknown, mode: unknown, ackNow: unknown;
     try {
-      ({ id, reason, mode } = JSON.parse(decoder.decode(payload)));
+      ({ id, reason, mode, ackNow } = JSON.parse(decoder.decode(payload)));
     } catch {
       return table.protocolError(ch, "Malformed stream request");
     }
@@ -248,6 +263,7 @@ export class Receiver {
     }
     ch.id = id;
     ch.mode = mode;
+    ch.ackEvery = ackNow === true ? ACK_EVERY : LEGACY_ACK_EVERY;
     ch.state = "pending";
     table.streams.set(id, ch);
     ch.timer = setTimeout(() => {

@@ -41,9 +41,15 @@ export const MAX_UNACCEPTED_FRAME_BYTES = 8192;
 
 /** Frame types. */
 export const FrameType = {
-  /** Opens a stream: payload is JSON `{id, reason, mode}`. */
+  /**
+   * Opens a stream: payload is JSON `{id, reason, mode, ackNow}` (`ackNow`:
+   * the requester flags the data frame that fills its window).
+   */
   Request: 1,
-  /** The responder accepts: empty payload. */
+  /**
+   * The responder accepts: empty payload, or JSON `{ackNow: true}` (it
+   * flags the data frame that fills its window).
+   */
   Accept: 2,
   /** The responder refuses: payload is the UTF-8 reason. */
   Reject: 3,
@@ -68,7 +74,8 @@ export const FLAG_ERROR = 1;
 /**
  * Flag on a realtime data frame: the sender's window of unacknowledged
  * frames is full with it, so the receiver acknowledges it at once (else it
- * acknowledges every 8th frame, and a window smaller than that would never
+ * acknowledges every 8th frame, or every 4th for a sender whose request or
+ * accept did not say `ackNow`, and a window smaller than that would never
  * free).
  */
 export const FLAG_ACK_NOW = 1;

@@ -70,7 +70,8 @@ export interface StreamServiceInit {
    * receiver. When the link or the receiving node falls behind, later frames
    * wait in the bounded send queue (and the oldest are dropped) instead of
    * piling up latency in network buffers. The receiver acknowledges every
-   * 8th frame, and at once the frame that fills this window (any window
+   * 8th frame (every 4th for an older sender), and at once the frame that
+   * fills this window (any window
    * from 1 frame up works).
    *
    * @default {16}

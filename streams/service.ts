@@ -46,6 +46,13 @@ export type { StreamServiceCounters } from "./types.ts";
 const encoder = new TextEncoder();
 
 /**
+ * An accept's payload: this end flags the data frame that fills its window
+ * (`FLAG_ACK_NOW`), so the requester may acknowledge less often. An older
+ * end sends an empty accept and ignores this one's payload.
+ */
+const ACCEPT_PAYLOAD = encoder.encode(JSON.stringify({ ackNow: true }));
+
+/**
  * Logical streams between peers, with a reliable and a realtime mode.
  *
  * One libp2p stream carries each logical stream, so its frames can only come
@@ -268,7 +275,9 @@ export class StreamService {
     try {
       ch.control(
         FrameType.Request,
-        encoder.encode(JSON.stringify({ id, reason, mode })),
+        // ackNow: this end flags the data frame that fills its window
+        // (FLAG_ACK_NOW), so the other may acknowledge less often
+        encoder.encode(JSON.stringify({ id, reason, mode, ackNow: true })),
       );
       await ch.answer.promise;
     } finally {
@@ -295,7 +304,7 @@ export class StreamService {
     }
     clearTimeout(ch.timer);
     ch.open();
-    ch.control(FrameType.Accept);
+    ch.control(FrameType.Accept, ACCEPT_PAYLOAD);
     return Promise.resolve();
   }
 

@@ -147,9 +147,10 @@ Deno.test("the service runs on any StreamsHost: a fake host and stream", async (
     );
   }
   assert.equal(events.filter((e) => e.type === "streamData").length, 8);
+  // a request without ackNow (an older sender): acks every 4th frame
   assert.deepEqual(
     raw.written.filter((f) => f.type === FrameType.Ack).map((f) => f.seq),
-    [7],
+    [3, 7],
   );
   // a frame that fills the sender's window is acknowledged at once
   raw.receive(
@@ -161,6 +162,34 @@ Deno.test("the service runs on any StreamsHost: a fake host and stream", async (
   await service.close("s1");
   assert.equal(raw.written.at(-1)?.type, FrameType.Close);
   assert.equal(raw.status, "closed");
+
+  // a request with ackNow (a sender that flags its window-filling frame):
+  // acks every 8th frame, and the accept says this end flags too
+  const raw2 = new FakeStream();
+  host.handler!(raw2, { remotePeer: { toString: () => peer } });
+  raw2.receive(encodeFrame(
+    FrameType.Request,
+    0,
+    0,
+    json({ id: "s2", reason: "voice", mode: "realtime", ackNow: true }),
+  ));
+  await service.accept("s2");
+  const accept = raw2.written.at(-1)!;
+  assert.equal(accept.type, FrameType.Accept);
+  assert.deepEqual(
+    JSON.parse(new TextDecoder().decode(accept.payload)),
+    { ackNow: true },
+  );
+  for (let seq = 0; seq < 16; seq++) {
+    raw2.receive(
+      encodeFrame(FrameType.Data, seq, 2000 + seq, new Uint8Array(3)),
+    );
+  }
+  assert.deepEqual(
+    raw2.written.filter((f) => f.type === FrameType.Ack).map((f) => f.seq),
+    [7, 15],
+  );
+  await service.close("s2");
 
   // a peer that breaks the protocol is counted and aborted
   const bad = new FakeStream();
