@@ -55,8 +55,8 @@ export function sendData(
   this: ConnectionFields,
   data: BufferList,
 ): { sentBytes: number; canSendMore: boolean } {
-  // (`bufs` is the list's own array of buffers)
-  const count = (data as unknown as { bufs: Uint8Array[] }).bufs.length;
+  // (`bufs` is the list's own array of buffers; without it, as the package)
+  const count = (data as unknown as { bufs?: Uint8Array[] }).bufs?.length ?? 0;
   if (count > 1 && data.byteLength <= ONE_WRITE_MAX_BYTES) {
     return {
       sentBytes: data.byteLength,
