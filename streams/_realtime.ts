@@ -15,8 +15,8 @@ import type { Channel, WriteFrame } from "./_channel.ts";
 /**
  * A realtime receiver acknowledges every this many data frames (half the
  * default window of 16, so acks keep it moving), besides the frame that
- * fills the sender's window, when the sender said in its request that it
- * flags that frame (`ackNow`).
+ * fills the sender's window, when the sender said in its request (or
+ * accept) that it flags that frame (`ackNow`).
  */
 export const ACK_EVERY = 8;
 

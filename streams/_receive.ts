@@ -27,7 +27,6 @@ const PAUSED_READ_BUFFER_BYTES = 17 * 1024 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Reads every channel's frames and acts on them. */
 /** Whether an accept's payload says the peer flags its window-filling frame. */
 function flagsAckNow(payload: Uint8Array): boolean {
   if (payload.length === 0) return false; // an older peer
@@ -38,6 +37,7 @@ function flagsAckNow(payload: Uint8Array): boolean {
   }
 }
 
+/** Reads every channel's frames and acts on them. */
 export class Receiver {
   readonly #table: StreamTable;
   readonly #limits: StreamLimits;
