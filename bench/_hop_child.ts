@@ -81,7 +81,10 @@ export async function aviSide(job: Job): Promise<Side> {
     // and the package's own peer-score records and message-cache entries
     // (mesh/_gossip_records.ts and mesh/_message_cache.ts set own methods
     // on the instances: without them, the classes' methods apply again)
-    for (const m of SCORE_METHODS) delete pubsub.score[m];
+    const { GOSSIP_RECORDS_METHODS } = await import(
+      "../mesh/_gossip_records.ts"
+    );
+    for (const m of GOSSIP_RECORDS_METHODS) delete pubsub.score[m];
     const { MESSAGE_CACHE_METHODS } = await import(
       "../mesh/_message_cache.ts"
     );
@@ -112,21 +115,14 @@ export async function aviSide(job: Job): Promise<Side> {
   };
 }
 
-/** The peer-score methods mesh/_gossip_records.ts sets on the instance. */
-export const SCORE_METHODS = [
-  "validateMessage",
-  "deliverMessage",
-  "duplicateMessage",
-  "rejectMessage",
-];
-
 /**
  * Puts back the packages' `Uint8ArrayList.consume` (both versions),
  * `LengthPrefixedDecoder.decode` and GossipSub's `emitGossip` and
  * `validateReceivedMessage` after the node has installed mesh/_consume.ts,
  * mesh/_lp_decoder.ts, mesh/_gossip_idle.ts and mesh/_gossip_validate.ts:
- * the code as it ran before issue 17's adjustments (of the message-id options of mesh/_msg_id.ts, `aviSide`
- * removes the fast id; the others make the same ids).
+ * the code as it ran before issue 17's adjustments (of the message-id
+ * options of mesh/_msg_id.ts, `aviSide` removes the fast id; the others
+ * make the same ids).
  * Returns the function to call once the node has started.
  */
 export async function undoAdjustments(): Promise<() => void> {

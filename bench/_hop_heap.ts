@@ -19,7 +19,7 @@
 import { forceGc } from "./_gc.ts";
 import { spawnChild } from "./_child.ts";
 import { out, PAYLOAD, sleep, TOPIC } from "./_hop_common.ts";
-import { SCORE_METHODS } from "./_hop_child.ts";
+import { GOSSIP_RECORDS_METHODS } from "../mesh/_gossip_records.ts";
 import { MESSAGE_CACHE_METHODS } from "../mesh/_message_cache.ts";
 
 /**
@@ -76,7 +76,7 @@ async function measure(
             };
           }
         >)[RUNTIME]().libp2p.services.pubsub;
-        for (const m of SCORE_METHODS) delete pubsub.score[m];
+        for (const m of GOSSIP_RECORDS_METHODS) delete pubsub.score[m];
         for (const m of MESSAGE_CACHE_METHODS) delete pubsub.mcache[m];
       }
     }

@@ -45,6 +45,14 @@ interface ScoreFields {
 
 const PATCHED = Symbol("avi.gossipRecords");
 
+/** The methods the adjustment sets on a peer score instance. */
+export const GOSSIP_RECORDS_METHODS = [
+  "validateMessage",
+  "deliverMessage",
+  "duplicateMessage",
+  "rejectMessage",
+] as const;
+
 /**
  * Applies the adjustment to the peer score of a running GossipSub service
  * (its `score` field), once.
@@ -56,8 +64,7 @@ export function patchGossipRecords(pubsub: object): void {
   const score = (pubsub as { score?: ScoreFields }).score;
   const ok = score !== undefined &&
     typeof score.params?.topics === "object" &&
-    ["validateMessage", "deliverMessage", "duplicateMessage", "rejectMessage"]
-      .every((m) => typeof score[m as keyof ScoreFields] === "function");
+    GOSSIP_RECORDS_METHODS.every((m) => typeof score[m] === "function");
   if (!ok) {
     throw new Error(
       "@libp2p/gossipsub's peer score has changed: mesh/_gossip_records.ts no longer applies",
