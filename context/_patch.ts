@@ -9,23 +9,9 @@
 import { InvalidPathError } from "../core/errors.ts";
 import type { JsonObject } from "../core/events.ts";
 import { checkLeaf, type DeltaEntry, isPlainObject } from "./delta.ts";
-import {
-  checkKey,
-  formatPath,
-  MAX_KEY_LENGTH,
-  MAX_PATH_DEPTH,
-} from "./path.ts";
+import { checkKey, formatPath, MAX_PATH_DEPTH, plainKey } from "./path.ts";
 import { copy, jsonEqual } from "./_json.ts";
 import type { Node } from "./_tree.ts";
-
-/**
- * Whether `checkKey` certainly accepts `key` (so that the path for its
- * error message need not be formatted for every key).
- */
-export function plainKey(key: string): boolean {
-  return key.length > 0 && key.length <= MAX_KEY_LENGTH &&
-    key !== "__proto__" && !key.includes(".");
-}
 
 /**
  * Pushes onto `out` the entries of `patch` applied at `path`, skipping what

@@ -314,18 +314,37 @@ export function writtenBy(
   return (walk(root) ?? {}) as JsonObject;
 }
 
-/** The paths of `roots` that lie under no other one (the root covers all). */
-function minimalRoots(roots: string[][]): string[][] {
-  const sorted = roots.map((r) => ({ r, s: formatPath(r) }))
-    .sort((a, b) => a.r.length - b.r.length);
-  const out: { r: string[]; s: string }[] = [];
-  for (const x of sorted) {
-    if (
-      out.some((o) =>
-        o.r.length === 0 || x.s === o.s || x.s.startsWith(o.s + ".")
-      )
-    ) continue;
-    out.push(x);
+/** A trie of paths (see {@linkcode minimalRoots}). */
+interface PathTrie {
+  /** A path ends here. */
+  end: boolean;
+  next: Map<string, PathTrie> | undefined;
+}
+
+/**
+ * The paths of `roots` that lie under no other one (the root covers all),
+ * shortest first. Linear in the total length of the paths: a delta of many
+ * entries used to compare every pair of them as strings.
+ */
+export function minimalRoots(roots: readonly string[][]): string[][] {
+  const sorted = [...roots].sort((a, b) => a.length - b.length);
+  const top: PathTrie = { end: false, next: undefined };
+  const out: string[][] = [];
+  for (const r of sorted) {
+    let t = top;
+    let covered = t.end;
+    for (let i = 0; i < r.length && !covered; i++) {
+      const next: Map<string, PathTrie> = t.next ??= new Map();
+      let child = next.get(r[i]);
+      if (child === undefined) {
+        next.set(r[i], child = { end: false, next: undefined });
+      }
+      t = child;
+      covered = t.end;
+    }
+    if (covered) continue;
+    t.end = true;
+    out.push(r);
   }
-  return out.map((x) => x.r);
+  return out;
 }

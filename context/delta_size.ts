@@ -28,8 +28,7 @@ import {
   DELTA_FORMAT,
   isPlainObject,
 } from "./delta.ts";
-import { checkKey, formatPath, MAX_PATH_DEPTH } from "./path.ts";
-import { plainKey } from "./_patch.ts";
+import { checkKey, formatPath, MAX_PATH_DEPTH, plainKey } from "./path.ts";
 
 /** The bytes of a MessagePack string. */
 function strSize(s: string): number {

@@ -35,6 +35,16 @@ export function checkKey(key: string, where = key): void {
 }
 
 /**
+ * Whether {@linkcode checkKey} certainly accepts `key` (so that the path for
+ * its error message need not be formatted for every key). Internal: not
+ * exported from `mod.ts`.
+ */
+export function plainKey(key: string): boolean {
+  return key.length > 0 && key.length <= MAX_KEY_LENGTH &&
+    key !== "__proto__" && !key.includes(".");
+}
+
+/**
  * Splits a dotted path into keys. The empty string is the root.
  *
  * @param path A dotted path such as `avi.device.audio.volume`, or `""`.
