@@ -3,7 +3,8 @@
  * doing the same map workload in the same run (in memory, one process):
  * local updates per second, remote merges per second, bytes on the wire per
  * update against the size of the JSON patch, and the time for ten replicas to
- * converge after a burst of concurrent updates.
+ * converge after a burst of concurrent updates; and what one change of a
+ * gateway costs a replica in a house of many sensors (bench/_context_house.ts).
  *
  * Run alone: `scripts/deno run -P=node bench/context.ts`.
  *
@@ -19,6 +20,7 @@ import { encodeDelta } from "../context/delta.ts";
 import { ContextSync } from "../context/sync.ts";
 import { MemoryNetwork } from "../tests/support/context_fixture.ts";
 import { AviP2p } from "../mesh/mod.ts";
+import { houseChanges } from "./_context_house.ts";
 
 const KEYS = 100;
 const UPDATES = 5_000;
@@ -248,6 +250,9 @@ export async function bench(): Promise<void> {
       } made`,
     );
   }
+
+  // ---------------------- a gateway's change in a house of many sensors
+  houseChanges();
 
   // ------------------- the same burst through ContextSync (signed, gossiped)
   {

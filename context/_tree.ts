@@ -68,6 +68,13 @@ export interface Node {
   reg?: Reg;
   clear?: Clear;
   children?: Map<string, Node>;
+  /**
+   * The node's frozen visible value while nothing under it changed (see
+   * `_view.ts`); `undefined` once anything at or under it may have.
+   */
+  view?: JsonValue;
+  /** The size of `view` as `jsonBytes` counts it (set with it). */
+  viewBytes?: number;
 }
 
 /** The stamp of the initial document: older than every change. */
@@ -188,13 +195,16 @@ export class RegisterTree {
       if (child.clear && compareStamps(t, child.clear.stamp) < 0) return;
       node = child;
     }
-    // Pass 2: parents become objects, then the target.
+    // Pass 2: parents become objects, then the target. Every node on the
+    // way may change what it shows: its cached view goes.
     node = this.root;
+    node.view = undefined;
     for (let i = 0; i < path.length; i++) {
       const children: Map<string, Node> = node.children ??= new Map();
       let child = children.get(path[i]);
       if (!child) children.set(path[i], child = {});
       node = child;
+      node.view = undefined;
       if (i < path.length - 1) {
         this.#setReg(node, t, "object", undefined, held, true);
       }
@@ -233,6 +243,7 @@ export class RegisterTree {
 
   #prune(children: Map<string, Node>, t: Stamp): void {
     for (const [key, child] of children) {
+      child.view = undefined;
       const reg = child.reg;
       if (reg && compareStamps(reg.stamp, t) < 0) {
         if (reg.held) this.unref(reg.held);

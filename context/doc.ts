@@ -86,6 +86,7 @@ import {
   writtenBy,
 } from "./_tree.ts";
 import { compilePatch, flatten } from "./_patch.ts";
+import { view } from "./_view.ts";
 import { collectTombstones, retireWriters } from "./_gc.ts";
 import { decodeSnapshot, encodeSnapshot, plantCompact } from "./_snapshot.ts";
 import type {
@@ -185,6 +186,30 @@ export class ContextDoc {
   /** The whole document (a fresh copy). */
   toJSON(): JsonObject {
     return materialize(this.#tree.root) as JsonObject;
+  }
+
+  /**
+   * The whole document, read-only: frozen all the way down, and sharing
+   * every object under which nothing changed with the previous call's, so
+   * that it costs what changed since, not the whole document (the
+   * `contextUpdated` events carry it). Copy it (`structuredClone`) to
+   * change it.
+   *
+   * @example
+   * ```ts
+   * import { ContextDoc } from "@avi/p2p/context";
+   * const doc = new ContextDoc({ replicaId: "A" });
+   * doc.set("lights.hall", "on");
+   * const before = doc.view();
+   * doc.set("avi.device.volume", 3);
+   * const after = doc.view();
+   * console.log(Object.isFrozen(after)); // true
+   * console.log(after.avi === before.avi); // false: a change under it
+   * console.log(after.lights === before.lights); // true: shared
+   * ```
+   */
+  view(): JsonObject {
+    return view(this.#tree.root) as JsonObject;
   }
 
   /**

@@ -309,3 +309,22 @@ Deno.test("retireWriters() forgets an older epoch of a peer once nothing of it i
   // The newest epoch of a peer, and another peer's only epoch, never go.
   assert.equal(new ContextDoc({ replicaId: "Q/0002" }).retireWriters(), 0);
 });
+
+Deno.test("view(): an older scalar arriving late hides older keys under a kept object, and the view shows it", () => {
+  let t = 1000;
+  const a = new ContextDoc({ replicaId: "A", now: () => t });
+  const c = new ContextDoc({ replicaId: "C", now: () => t });
+  const r = new ContextDoc({ replicaId: "R", now: () => t });
+  const d1 = a.set("home.b.c", 1).delta!;
+  t = 2000;
+  const d2 = c.set("home", 5).delta!; // older than d3, arrives last
+  t = 3000;
+  const d3 = a.set("home.b.d", 2).delta!;
+  r.merge(d1);
+  assert.deepEqual(r.view().home, { b: { c: 1 } });
+  r.merge(d3);
+  assert.deepEqual(r.view().home, { b: { c: 1, d: 2 } });
+  r.merge(d2); // home.b is kept (newer), home.b.c goes (older than home = 5)
+  assert.deepEqual(r.get("home"), { b: { d: 2 } });
+  assert.deepEqual(r.view(), r.toJSON());
+});

@@ -304,7 +304,7 @@ export class ContextSync {
       this.#o.emit({
         type: "contextUpdated",
         peerId: this.#o.transport.localPeerId,
-        context: doc.toJSON(),
+        context: doc.view(),
         changedPaths,
       });
     }
@@ -542,7 +542,7 @@ export class ContextSync {
       this.#o.emit({
         type: "contextUpdated",
         peerId: peer,
-        context: doc.toJSON(),
+        context: doc.view(),
         changedPaths: result.changedPaths,
       });
     }

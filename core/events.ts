@@ -142,7 +142,12 @@ export interface ContextUpdatedEvent {
   type: "contextUpdated";
   /** The writer of the change. */
   peerId: PeerId;
-  /** The whole merged document after the change. */
+  /**
+   * The whole merged document after the change, read-only: frozen all the
+   * way down, and sharing with earlier events every object under which
+   * nothing changed (an event costs what changed, not the whole document).
+   * Copy it (`structuredClone`) to change it.
+   */
   context: JsonObject;
   /** The dotted paths that changed. */
   changedPaths: string[];

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ContextDoc } from "../context/doc.ts";
+import { decodeDelta } from "../context/delta.ts";
 import type { JsonObject, JsonValue } from "../core/events.ts";
 import type { VersionVector } from "../context/version_vector.ts";
 
@@ -354,4 +355,69 @@ Deno.test("five replicas converge under 10,000 random schedules (reorder, duplic
   assert.equal(schedules >= 10_000, true);
   assert.ok(dropped > 100, `tombstones collected: ${dropped}`);
   console.log(`schedules: ${schedules}, tombstones collected: ${dropped}`);
+});
+
+/** Asserts that `v` and everything in it is frozen. */
+function assertDeepFrozen(v: JsonValue): void {
+  if (typeof v !== "object" || v === null) return;
+  assert.ok(Object.isFrozen(v), "a view object is not frozen");
+  for (const x of Array.isArray(v) ? v : Object.values(v)) assertDeepFrozen(x);
+}
+
+Deno.test("view() is the document, frozen, sharing every top-level value no change wrote under (fast-check)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.record({
+          r: fc.integer({ min: 0, max: 2 }),
+          action: arbAction,
+          from: fc.option(fc.integer({ min: 0, max: 2 }), { freq: 2 }),
+          gc: fc.boolean(),
+          dt: fc.integer({ min: 0, max: 2 }),
+        }),
+        { maxLength: 16 },
+      ),
+      (steps) => {
+        let t = 1000;
+        const now = () => t;
+        const docs = ["A", "B", "C"].map((replicaId) =>
+          new ContextDoc({ replicaId, now, tombstoneHorizonMs: 3 })
+        );
+        const views = docs.map((d) => d.view());
+        for (const s of steps) {
+          t += s.dt;
+          const doc = docs[s.r];
+          // the paths the step's changes wrote at (and cleared under)
+          const written: (readonly string[])[] = [];
+          if (s.from !== null && s.from !== s.r) {
+            for (const offer of docs[s.from].offer(doc.version())) {
+              for (const d of offer.deltas) {
+                doc.merge(d.bytes);
+                written.push(
+                  ...decodeDelta(d.bytes).entries.map((e) => e.path),
+                );
+              }
+            }
+          } else {
+            const r = act(doc, s.action);
+            written.push(...(r.delta?.entries.map((e) => e.path) ?? []));
+          }
+          // a collection changes nothing visible: it must keep every view
+          if (s.gc) doc.collectGarbage(docs.map((d) => d.version()));
+          const v = doc.view();
+          assert.deepEqual(v, doc.toJSON());
+          assertDeepFrozen(v);
+          const before = views[s.r];
+          if (!written.some((p) => p.length === 0)) {
+            for (const k of Object.keys(v)) {
+              if (written.some((p) => p[0] === k)) continue;
+              assert.strictEqual(v[k], before[k], `"${k}" was rebuilt`);
+            }
+          }
+          views[s.r] = v;
+        }
+      },
+    ),
+    { numRuns: 1000 },
+  );
 });
