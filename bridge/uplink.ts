@@ -77,6 +77,8 @@ export class Uplink {
   #evLast = 0;
   #evLastSize = 0;
   #evTimer: ReturnType<typeof setImmediate> | undefined;
+  /** A send at the end of this job is scheduled (a quiet gateway). */
+  #evSoon = false;
   #context: ContextWrites;
 
   /** Nothing pending yet. */
@@ -272,12 +274,22 @@ export class Uplink {
     }
     return new Promise<void>((resolve, reject) => {
       this.#evQueue.push({ topic, data, resolve, reject });
-      if (!this.#evBusy && this.#evTimer === undefined) {
+      if (!this.#evBusy && this.#evTimer === undefined && !this.#evSoon) {
         if (
           this.#evLastSize <= 1 || clock.now() - this.#evLast > BATCH_IDLE_MS
         ) {
-          // Quiet, or no burst going on: send at once.
-          this.#flushEvents();
+          // Quiet, or no burst going on: send at the end of this job, not
+          // inside it. The readings of one frame reach this point one
+          // microtask after another (each after its context check): sent
+          // at once, the first went alone and the other fifteen as an
+          // envelope, two signed messages for one frame.
+          this.#evSoon = true;
+          queueMicrotask(() => {
+            this.#evSoon = false;
+            if (!this.#evBusy && this.#evTimer === undefined) {
+              this.#flushEvents();
+            }
+          });
         } else {
           // A burst (the last message carried several events): linger until
           // the loop has handled the I/O already waiting (this turn's other

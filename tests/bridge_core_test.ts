@@ -132,6 +132,12 @@ async function handshake(core: GatewayCore, sent: Sent[], clock: FakeClock) {
         session.sealMessage(m, new Uint8Array(1500)).slice(),
         DEVICE,
       ),
+    /** Several messages in one frame (as a device sends its window). */
+    sendFrame: (ms: Message[]) => {
+      const { frame, count } = session.sealMessages(ms, new Uint8Array(1500));
+      assert.equal(count, ms.length, "the messages fit one frame");
+      core.receive(frame.slice(), DEVICE);
+    },
     received: (): Message[] => {
       const { f } = nextFrame();
       assert.equal(f.kind, "sealed");
@@ -285,6 +291,54 @@ Deno.test("bridge core: an event that comes alone after a burst leaves on the lo
     accept();
     await settle();
     assert.equal(core.stats().published, 3);
+  } finally {
+    await core.close();
+  }
+});
+
+Deno.test("bridge core: the readings of one frame to a quiet gateway leave as one envelope, not one alone and the rest together", async () => {
+  // Each reading reaches the event queue one microtask after the other
+  // (after its context check). A quiet gateway sent the first at once, alone,
+  // and the rest as an envelope: two signed messages for one frame.
+  const plain: string[] = [];
+  const batches: string[][] = [];
+  const name = (data: Uint8Array) =>
+    JSON.parse(new TextDecoder().decode(data)).name as string;
+  const mesh: BridgeMesh = {
+    subscribe: async () => {},
+    unsubscribe: async () => {},
+    publish: (_topic, data) => {
+      plain.push(name(data));
+      return Promise.resolve();
+    },
+    publishBatch: (items) => {
+      batches.push(items.map((i) => name(i.data)));
+      return Promise.resolve();
+    },
+    updateContext: () => Promise.resolve([]),
+    events: idleEvents,
+  };
+  const { core, clock, sent } = coreOn(mesh);
+  try {
+    const { sendFrame } = await handshake(core, sent, clock);
+    const reading = (sensor: string, msgId: number): Message => ({
+      type: "sensorUpdate",
+      msgId,
+      name: sensor,
+      value: { kind: "temperature", value: 21 },
+      customData: null,
+    });
+    sendFrame([reading("a", 1), reading("b", 2), reading("c", 3)]);
+    await settle();
+    await settle();
+    assert.deepEqual(plain, []);
+    assert.deepEqual(batches, [["a", "b", "c"]]);
+    // the next frame, a moment later, alike
+    sendFrame([reading("d", 4), reading("e", 5)]);
+    await settle();
+    await settle();
+    assert.deepEqual(plain, []);
+    assert.deepEqual(batches, [["a", "b", "c"], ["d", "e"]]);
   } finally {
     await core.close();
   }
