@@ -71,7 +71,7 @@ export async function aviSide(job: Job): Promise<Side> {
               fastMsgIdFn?: unknown;
               score: Record<string, unknown>;
               mcache: Record<string, unknown>;
-            };
+            } & Record<string, Record<string, unknown> | undefined>;
           };
         };
       }
@@ -89,6 +89,19 @@ export async function aviSide(job: Job): Promise<Side> {
       "../mesh/_message_cache.ts"
     );
     for (const m of MESSAGE_CACHE_METHODS) delete pubsub.mcache[m];
+    // and the package's seen caches (mesh/_time_cache.ts, own methods too;
+    // nothing is in them before the first message)
+    const { TIME_CACHE_FIELDS, TIME_CACHE_METHODS } = await import(
+      "../mesh/_time_cache.ts"
+    );
+    for (const f of TIME_CACHE_FIELDS) {
+      const cache = pubsub[f];
+      if (cache === undefined) continue;
+      if ((cache.entries as Map<unknown, unknown>).size > 0) {
+        throw new Error(`hop: ${f} already holds entries: cannot undo`);
+      }
+      for (const m of TIME_CACHE_METHODS) delete cache[m];
+    }
     // and the package's socket writes (mesh/_tcp_write.ts adjusts the TCP
     // connection class at the first connection: put back after it)
     const { undoTcpWrites } = await import("../mesh/_tcp_write.ts");

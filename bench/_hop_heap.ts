@@ -8,9 +8,9 @@
  * message (sender and receiver together).
  *
  * Side by side: the nodes as they run, and the same nodes with the
- * package's own message cache and peer score (the instance methods of
- * mesh/_message_cache.ts and mesh/_gossip_records.ts removed before any
- * message). Each measurement runs in a fresh process (what one left behind
+ * package's own message cache, peer score and seen caches (the instance
+ * methods of mesh/_message_cache.ts, mesh/_gossip_records.ts and
+ * mesh/_time_cache.ts removed before any message). Each measurement runs in a fresh process (what one left behind
  * would be freed during the next).
  *
  * @module
@@ -21,6 +21,7 @@ import { spawnChild } from "./_child.ts";
 import { out, PAYLOAD, sleep, TOPIC } from "./_hop_common.ts";
 import { GOSSIP_RECORDS_METHODS } from "../mesh/_gossip_records.ts";
 import { MESSAGE_CACHE_METHODS } from "../mesh/_message_cache.ts";
+import { TIME_CACHE_FIELDS, TIME_CACHE_METHODS } from "../mesh/_time_cache.ts";
 
 /**
  * Bytes left alive on the heap per message, sender and receiver together,
@@ -71,13 +72,18 @@ async function measure(
                 pubsub: {
                   score: Record<string, unknown>;
                   mcache: Record<string, unknown>;
-                };
+                } & Record<string, Record<string, unknown> | undefined>;
               };
             };
           }
         >)[RUNTIME]().libp2p.services.pubsub;
         for (const m of GOSSIP_RECORDS_METHODS) delete pubsub.score[m];
         for (const m of MESSAGE_CACHE_METHODS) delete pubsub.mcache[m];
+        for (const f of TIME_CACHE_FIELDS) {
+          const cache = pubsub[f];
+          if (cache === undefined) continue;
+          for (const m of TIME_CACHE_METHODS) delete cache[m];
+        }
       }
     }
     await b.handle().subscribe(TOPIC);

@@ -15,7 +15,7 @@
  *   sender and a relayed copy from the other: their mean CPU per message.
  * - The heap a message leaves alive while GossipSub remembers it (sender and
  *   receiver in this process, bench/_hop_heap.ts), beside the same nodes
- *   with the package's own message cache and peer score.
+ *   with the package's own message cache, peer score and seen caches.
  *
  * Variants, side by side and alternated round by round in the same run:
  * `@avi/p2p` (two `AviP2p` nodes through the public API, `publish` and
@@ -392,7 +392,9 @@ async function printHeap(rounds: number): Promise<void> {
   console.log(
     `heap left alive per message while GossipSub remembers it (sender + ` +
       `receiver in one process, ${n} messages, median (min–max) of ${rounds}): ` +
-      `@avi/p2p ${spread(ours, f0)} B, with the package's own message cache ` +
+      `@avi/p2p ${
+        spread(ours, f0)
+      } B, with the package's own message cache, seen caches ` +
       `and peer score ${spread(theirs, f0)} B, ratio ${
         f2(median(ours) / median(theirs))
       }`,

@@ -31,6 +31,7 @@ import { patchGossipIdle } from "./_gossip_idle.ts";
 import { patchGossipValidate } from "./_gossip_validate.ts";
 import { patchGossipRecords } from "./_gossip_records.ts";
 import { patchMessageCache } from "./_message_cache.ts";
+import { patchTimeCaches } from "./_time_cache.ts";
 import { patchLengthPrefixedDecoder } from "./_lp_decoder.ts";
 import { patchTcpWrites } from "./_tcp_write.ts";
 import { fastMsgId, msgIdFn, msgIdToStr } from "./_msg_id.ts";
@@ -248,6 +249,7 @@ export async function buildLibp2p(
   patchGossipValidate(node.services.pubsub as object);
   patchGossipRecords(node.services.pubsub as object);
   patchMessageCache(node.services.pubsub as object);
+  patchTimeCaches(node.services.pubsub as object);
   patchTcpWrites(node);
   // The Identify protocol id stays the standard /ipfs/id/1.0.0 (so any
   // libp2p peer can identify us); the announced protocol version is ours.
