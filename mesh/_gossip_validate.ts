@@ -43,6 +43,8 @@ import { TopicValidatorResult } from "@libp2p/gossipsub";
 import * as Digest from "multiformats/hashes/digest";
 import { byteKey, bytesEqual } from "../core/bytes.ts";
 import type { WrittenFor } from "./_written_for.ts";
+import { slabBytes } from "./_slab.ts";
+import { utf8Length } from "../protocol/utf8.ts";
 
 /**
  * The version this adjustment was written for: it replaces
@@ -126,12 +128,32 @@ function authorOf(from: Uint8Array, key: Uint8Array): Author | string {
   return author;
 }
 
+/** The bytes of a protobuf bytes field's tag and length (`n` bytes). */
+function headerBytes(n: number): number {
+  let len = 2; // the tag, and the first byte of the length
+  for (; n >= 0x80; n = Math.floor(n / 0x80)) len++;
+  return len;
+}
+
 /** The bytes of a protobuf bytes field holding `v` (0 when absent). */
 function fieldBytes(v: Uint8Array | undefined): number {
-  if (v == null) return 0;
-  let len = 2; // the tag, and the first byte of the length
-  for (let n = v.length; n >= 0x80; n = Math.floor(n / 0x80)) len++;
-  return len + v.length;
+  return v == null ? 0 : headerBytes(v.length) + v.length;
+}
+
+/** Writes a protobuf bytes field's tag and length `n` at `at`. */
+function putHeader(
+  out: Uint8Array,
+  at: number,
+  tag: number,
+  n: number,
+): number {
+  out[at++] = tag;
+  while (n >= 0x80) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  out[at++] = n;
+  return at;
 }
 
 /** Writes a protobuf bytes field holding `v` at `at` (nothing when absent). */
@@ -142,13 +164,7 @@ function putField(
   v: Uint8Array | undefined,
 ): number {
   if (v == null) return at;
-  out[at++] = tag;
-  let n = v.length;
-  while (n >= 0x80) {
-    out[at++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  out[at++] = n;
+  at = putHeader(out, at, tag, v.length);
   out.set(v, at);
   return at + v.length;
 }
@@ -160,16 +176,20 @@ function putField(
  * topic when empty).
  */
 export function signedBytes(msg: RawMessage): Uint8Array {
-  const topic = msg.topic !== "" ? utf8.encode(msg.topic) : undefined;
-  const out = new Uint8Array(
+  const topicLength = msg.topic !== "" ? utf8Length(msg.topic) : -1;
+  const out = slabBytes(
     SIGN_PREFIX.length + fieldBytes(msg.from) + fieldBytes(msg.data) +
-      fieldBytes(msg.seqno) + fieldBytes(topic),
+      fieldBytes(msg.seqno) +
+      (topicLength < 0 ? 0 : headerBytes(topicLength) + topicLength),
   );
   out.set(SIGN_PREFIX, 0);
   let at = putField(out, SIGN_PREFIX.length, 10, msg.from);
   at = putField(out, at, 18, msg.data);
   at = putField(out, at, 26, msg.seqno);
-  putField(out, at, 34, topic);
+  if (topicLength >= 0) {
+    at = putHeader(out, at, 34, topicLength);
+    utf8.encodeInto(msg.topic, out.subarray(at));
+  }
   return out;
 }
 

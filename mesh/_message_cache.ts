@@ -26,6 +26,7 @@
  */
 
 import type { WrittenFor } from "./_written_for.ts";
+import { slabBytes } from "./_slab.ts";
 
 /** The version this adjustment was written for: it replaces eight `MessageCache` methods and uses its `msgs`, `history`, `gossip`, `msgIdToStrFn` and `notValidatedCount`. */
 export const MESSAGE_CACHE_WRITTEN_FOR: WrittenFor = {
@@ -119,7 +120,7 @@ function pack(msg: Message, msgId: Uint8Array): Uint8Array | undefined {
     }
   }
   const head = 1 + 4 * (count + 1);
-  const out = new Uint8Array(head + bytes);
+  const out = slabBytes(head + bytes);
   out[0] = mask;
   let at = 1;
   let off = head;

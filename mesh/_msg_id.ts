@@ -39,6 +39,7 @@ import { Buffer } from "node:buffer";
 import { publicKeyToProtobuf } from "@libp2p/crypto/keys";
 import type { PublicKey } from "@libp2p/interface";
 import { byteKey } from "../core/bytes.ts";
+import { slabBytes } from "./_slab.ts";
 
 /** The protobuf header of an Ed25519 public key: Type = 1, Data of 32 bytes. */
 const ED25519_PROTOBUF_HEADER = [0x08, 0x01, 0x12, 0x20] as const;
@@ -74,17 +75,20 @@ export function msgIdFn(msg: IdSource): Uint8Array {
   let id: Uint8Array;
   let at: number;
   if (raw !== undefined && raw.byteLength === 32) {
-    id = new Uint8Array(4 + 32 + 8);
+    id = slabBytes(4 + 32 + 8);
     id.set(ED25519_PROTOBUF_HEADER, 0);
     id.set(raw, 4);
     at = 36;
   } else {
     const k = publicKeyToProtobuf(key);
-    id = new Uint8Array(k.byteLength + 8);
+    id = slabBytes(k.byteLength + 8);
     id.set(k, 0);
     at = k.byteLength;
   }
-  new DataView(id.buffer, at, 8).setBigUint64(0, BigInt.asUintN(64, seqno));
+  new DataView(id.buffer, id.byteOffset + at, 8).setBigUint64(
+    0,
+    BigInt.asUintN(64, seqno),
+  );
   return id;
 }
 
