@@ -130,9 +130,10 @@ export async function aviSide(job: Job): Promise<Side> {
 
 /**
  * Puts back the packages' `Uint8ArrayList.consume` (both versions),
- * `LengthPrefixedDecoder.decode` and GossipSub's `emitGossip` and
- * `validateReceivedMessage` after the node has installed mesh/_consume.ts,
- * mesh/_lp_decoder.ts, mesh/_gossip_idle.ts and mesh/_gossip_validate.ts:
+ * `LengthPrefixedDecoder.decode`, `ChaCha20Poly1305.seal` and GossipSub's
+ * `emitGossip` and `validateReceivedMessage` after the node has installed
+ * mesh/_consume.ts, mesh/_lp_decoder.ts, mesh/_chacha_seal.ts,
+ * mesh/_gossip_idle.ts and mesh/_gossip_validate.ts:
  * the code as it ran before issue 17's adjustments (of the message-id
  * options of mesh/_msg_id.ts, `aviSide` removes the fast id; the others
  * make the same ids).
@@ -142,6 +143,9 @@ export async function undoAdjustments(): Promise<() => void> {
   const { Uint8ArrayList: V3 } = await import("uint8arraylist");
   const { Uint8ArrayList: V2 } = await import("uint8arraylist-v2");
   const { LengthPrefixedDecoder: LP } = await import("@libp2p/utils");
+  const { ChaCha20Poly1305: CP } = await import(
+    "@chainsafe/as-chacha20poly1305"
+  ) as unknown as { ChaCha20Poly1305: { prototype: Record<string, unknown> } };
   const gs = await import(
     new URL("gossipsub.js", import.meta.resolve("@libp2p/gossipsub")).href
   ) as { GossipSub: { prototype: Record<string, unknown> } };
@@ -149,6 +153,7 @@ export async function undoAdjustments(): Promise<() => void> {
     [V3.prototype, "consume", V3.prototype.consume],
     [V2.prototype, "consume", V2.prototype.consume],
     [LP.prototype, "decode", LP.prototype.decode],
+    [CP.prototype, "seal", CP.prototype.seal],
     [gs.GossipSub.prototype, "emitGossip", gs.GossipSub.prototype.emitGossip],
     [
       gs.GossipSub.prototype,

@@ -32,6 +32,7 @@ import { patchGossipValidate } from "./_gossip_validate.ts";
 import { patchGossipRecords } from "./_gossip_records.ts";
 import { patchMessageCache } from "./_message_cache.ts";
 import { patchTimeCaches } from "./_time_cache.ts";
+import { patchChachaSeal } from "./_chacha_seal.ts";
 import { patchLengthPrefixedDecoder } from "./_lp_decoder.ts";
 import { patchTcpWrites } from "./_tcp_write.ts";
 import { fastMsgId, msgIdFn, msgIdToStr } from "./_msg_id.ts";
@@ -154,7 +155,8 @@ export function patchBroadcastChannelUnref(): void {
  * The adjustments to the transport stack every node of this process gets
  * (they patch shared classes, once): Yamux window updates, linear
  * `Uint8ArrayList.consume`, a length-prefixed decoder that does not throw
- * at every frame (Noise's), the Ed25519 key cache, unref'd broadcast
+ * at every frame (Noise's), small Noise ciphertexts in slabs, the Ed25519
+ * key cache, unref'd broadcast
  * channels. `buildLibp2p` applies them; so do the benches that build bare
  * libp2p nodes, so that they measure the stack the product runs.
  */
@@ -163,6 +165,7 @@ export async function applyStackAdjustments(): Promise<void> {
   patchYamuxWindowUpdates();
   patchConsume();
   patchLengthPrefixedDecoder();
+  patchChachaSeal();
   await patchEd25519KeyCache();
 }
 
