@@ -22,6 +22,8 @@
  */
 
 import { checkTopic } from "./topic.ts";
+import { byteKey } from "../core/bytes.ts";
+import { utf8Length } from "../protocol/utf8.ts";
 
 /** The reserved topic envelopes travel on. */
 export const ENVELOPE_TOPIC = "_avi/envelope/1";
@@ -60,26 +62,71 @@ export function encodeEnvelope(entries: readonly EnvelopeEntry[]): Uint8Array {
       `An envelope holds 1 to ${MAX_ENVELOPE_ENTRIES} messages, not ${entries.length}`,
     );
   }
-  const topics = entries.map((e) => UTF8.encode(e.topic));
+  // Topics are measured, then written in place: one array for the whole
+  // envelope (in Deno every typed array is a backing store of its own).
+  const topicLengths = entries.map((e) => utf8Length(e.topic));
   let size = 1;
   for (let i = 0; i < entries.length; i++) {
-    if (topics[i].length > 0xffff) throw new RangeError("Topic too long");
-    size += 2 + topics[i].length + 4 + entries[i].data.length;
+    if (topicLengths[i] > 0xffff) throw new RangeError("Topic too long");
+    size += 2 + topicLengths[i] + 4 + entries[i].data.length;
   }
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
   out[0] = ENVELOPE_VERSION;
   let o = 1;
   for (let i = 0; i < entries.length; i++) {
-    view.setUint16(o, topics[i].length);
-    out.set(topics[i], o + 2);
-    o += 2 + topics[i].length;
+    const tl = topicLengths[i];
+    view.setUint16(o, tl);
+    UTF8.encodeInto(entries[i].topic, out.subarray(o + 2, o + 2 + tl));
+    o += 2 + tl;
     const data = entries[i].data;
     view.setUint32(o, data.length);
     out.set(data, o + 4);
     o += 4 + data.length;
   }
   return out;
+}
+
+/** Topics already decoded and checked, by their bytes (see {@linkcode topicAt}). */
+const knownTopics = new Map<string, { topic: string; max: number }>();
+
+/** Topics remembered at most (a new one past it forgets the oldest). */
+export const MAX_KNOWN_TOPICS = 1024;
+
+/** How many topics are remembered now (for tests). */
+export function knownTopicCount(): number {
+  return knownTopics.size;
+}
+
+/**
+ * The topic in `bytes` at `o` (`tl` bytes), decoded (strict UTF-8) and
+ * checked against `maxTopicLength`; a topic seen before is looked up by its
+ * bytes instead of decoded again (an envelope repeats a few topics).
+ */
+function topicAt(
+  bytes: Uint8Array,
+  o: number,
+  tl: number,
+  maxTopicLength: number,
+): string {
+  const raw = bytes.subarray(o, o + tl);
+  const id = tl <= 256 ? byteKey(raw) : undefined;
+  const known = id !== undefined ? knownTopics.get(id) : undefined;
+  if (known !== undefined && known.max === maxTopicLength) return known.topic;
+  let topic: string;
+  try {
+    topic = UTF8_STRICT.decode(raw);
+    checkTopic(topic, maxTopicLength);
+  } catch (e) {
+    throw new MalformedEnvelopeError(`Bad topic: ${(e as Error).message}`);
+  }
+  if (id !== undefined) {
+    if (knownTopics.size >= MAX_KNOWN_TOPICS) {
+      knownTopics.delete(knownTopics.keys().next().value!);
+    }
+    knownTopics.set(id, { topic, max: maxTopicLength });
+  }
+  return topic;
 }
 
 /**
@@ -108,13 +155,7 @@ export function decodeEnvelope(
     if (o + tl + 4 > bytes.length) {
       throw new MalformedEnvelopeError("Truncated");
     }
-    let topic: string;
-    try {
-      topic = UTF8_STRICT.decode(bytes.subarray(o, o + tl));
-      checkTopic(topic, maxTopicLength);
-    } catch (e) {
-      throw new MalformedEnvelopeError(`Bad topic: ${(e as Error).message}`);
-    }
+    const topic = topicAt(bytes, o, tl, maxTopicLength);
     o += tl;
     const dl = view.getUint32(o);
     o += 4;

@@ -4,8 +4,10 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   ENVELOPE_VERSION,
+  knownTopicCount,
   MalformedEnvelopeError,
   MAX_ENVELOPE_ENTRIES,
+  MAX_KNOWN_TOPICS,
 } from "./_envelope.ts";
 
 const te = new TextEncoder();
@@ -83,4 +85,57 @@ Deno.test("envelope: malformed input is refused with MalformedEnvelopeError", ()
   assert.throws(() => decodeEnvelope(over, 256), MalformedEnvelopeError);
   assert.throws(() => encodeEnvelope([]), RangeError);
   assert.throws(() => encodeEnvelope([...many, many[0]]), RangeError);
+});
+
+Deno.test("envelope: topics are written byte for byte as TextEncoder writes them, lone surrogates too (fast-check)", () => {
+  /** The encoding as it was: each topic through TextEncoder. */
+  const reference = (es: { topic: string; data: Uint8Array }[]) => {
+    const parts: number[] = [ENVELOPE_VERSION];
+    for (const e of es) {
+      const t = te.encode(e.topic);
+      parts.push(t.length >> 8, t.length & 0xff, ...t);
+      const n = e.data.length;
+      parts.push(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+      parts.push(...e.data);
+    }
+    return new Uint8Array(parts);
+  };
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.record({
+          topic: fc.string({ unit: "binary", minLength: 1, maxLength: 30 }),
+          data: fc.uint8Array({ maxLength: 16 }),
+        }),
+        { minLength: 1, maxLength: 8 },
+      ),
+      (es) => {
+        assert.deepEqual(encodeEnvelope(es), reference(es));
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("envelope: a topic seen before is not decoded again, still checked against the limit given, and at most MAX_KNOWN_TOPICS are kept", () => {
+  const env = encodeEnvelope([
+    { topic: "home/kitchen/temperature", data: new Uint8Array([1]) },
+    { topic: "home/kitchen/temperature", data: new Uint8Array([2]) },
+  ]);
+  const first = decodeEnvelope(env, 256);
+  const again = decodeEnvelope(env, 256);
+  assert.equal(again[0].topic, first[0].topic);
+  assert.deepEqual(again.map((e) => e.data[0]), [1, 2]);
+  // known under a limit of 256 bytes, still refused under a limit of 8
+  assert.throws(() => decodeEnvelope(env, 8), MalformedEnvelopeError);
+  // many distinct topics: each decodes right; the memory stays bounded
+  for (let i = 0; i < MAX_KNOWN_TOPICS + 50; i++) {
+    const topic = `t/${i}`;
+    const [e] = decodeEnvelope(
+      encodeEnvelope([{ topic, data: new Uint8Array(0) }]),
+      256,
+    );
+    assert.equal(e.topic, topic);
+  }
+  assert.ok(knownTopicCount() <= MAX_KNOWN_TOPICS);
 });
