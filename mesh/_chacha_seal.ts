@@ -45,14 +45,13 @@ export const PACKAGE_SEAL: Seal = (ChaCha20Poly1305.prototype as unknown as {
   seal: Seal;
 }).seal;
 
-function seal(
-  this: unknown,
-  key: Uint8Array,
-  nonce: Uint8Array,
-  plaintext: Uint8Array,
-  associatedData?: Uint8Array,
-  dst?: Uint8Array,
-): Uint8Array {
+const seal: Seal = function seal(
+  key,
+  nonce,
+  plaintext,
+  associatedData,
+  dst,
+) {
   return PACKAGE_SEAL.call(
     this,
     key,
@@ -61,7 +60,7 @@ function seal(
     associatedData,
     dst ?? slabBytes(plaintext.length + TAG_BYTES),
   );
-}
+};
 
 /**
  * Installs the adjusted `seal` on the cipher class (once per process).

@@ -237,15 +237,16 @@ Deno.test("bridge core without sockets: handshake, one QoS 1 publish acked after
   );
 });
 
-Deno.test("bridge core: an event that comes alone after a burst leaves on the loop's next turn, not on a timer", async () => {
-  // After an envelope, the next event lingers for the I/O already waiting.
-  // That linger was a 0 ms timer, which Deno holds for a millisecond or
-  // more: at 1,000 events a second it caught the next event, and every
-  // event lingered. The fake clock here never moves: an event waiting on
-  // one of its timers would never leave.
+/**
+ * A mesh port that records the sensor names of what it publishes: alone
+ * (`plain`, each answered by `publish()`) and in envelopes (`batches`).
+ */
+function recordingMesh(
+  publish: () => Promise<void>,
+  more: Partial<BridgeMesh> = {},
+) {
   const plain: string[] = [];
   const batches: string[][] = [];
-  let accept: () => void = () => {};
   const name = (data: Uint8Array) =>
     JSON.parse(new TextDecoder().decode(data)).name as string;
   const mesh: BridgeMesh = {
@@ -253,14 +254,28 @@ Deno.test("bridge core: an event that comes alone after a burst leaves on the lo
     unsubscribe: async () => {},
     publish: (_topic, data) => {
       plain.push(name(data));
-      return new Promise<void>((r) => (accept = r));
+      return publish();
     },
     publishBatch: (items) => {
       batches.push(items.map((i) => name(i.data)));
       return Promise.resolve();
     },
     events: idleEvents,
+    ...more,
   };
+  return { mesh, plain, batches };
+}
+
+Deno.test("bridge core: an event that comes alone after a burst leaves on the loop's next turn, not on a timer", async () => {
+  // After an envelope, the next event lingers for the I/O already waiting.
+  // That linger was a 0 ms timer, which Deno holds for a millisecond or
+  // more: at 1,000 events a second it caught the next event, and every
+  // event lingered. The fake clock here never moves: an event waiting on
+  // one of its timers would never leave.
+  let accept: () => void = () => {};
+  const { mesh, plain, batches } = recordingMesh(
+    () => new Promise<void>((r) => (accept = r)),
+  );
   const { core, clock, sent } = coreOn(mesh);
   try {
     const { send } = await handshake(core, sent, clock);
@@ -300,24 +315,9 @@ Deno.test("bridge core: the readings of one frame to a quiet gateway leave as on
   // Each reading reaches the event queue one microtask after the other
   // (after its context check). A quiet gateway sent the first at once, alone,
   // and the rest as an envelope: two signed messages for one frame.
-  const plain: string[] = [];
-  const batches: string[][] = [];
-  const name = (data: Uint8Array) =>
-    JSON.parse(new TextDecoder().decode(data)).name as string;
-  const mesh: BridgeMesh = {
-    subscribe: async () => {},
-    unsubscribe: async () => {},
-    publish: (_topic, data) => {
-      plain.push(name(data));
-      return Promise.resolve();
-    },
-    publishBatch: (items) => {
-      batches.push(items.map((i) => name(i.data)));
-      return Promise.resolve();
-    },
+  const { mesh, plain, batches } = recordingMesh(() => Promise.resolve(), {
     updateContext: () => Promise.resolve([]),
-    events: idleEvents,
-  };
+  });
   const { core, clock, sent } = coreOn(mesh);
   try {
     const { sendFrame } = await handshake(core, sent, clock);
