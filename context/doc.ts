@@ -55,7 +55,9 @@
  * This class holds what a replica has seen, its writers' heads and its
  * clock; the register tree is in `_tree.ts`, patch compilation in
  * `_patch.ts`, garbage collection in `_gc.ts`, the snapshot format in
- * `_snapshot.ts`, and the public shapes in `types.ts`.
+ * `_snapshot.ts`, and the public shapes in `types.ts`. (Past 600 lines for
+ * its documentation: the model above and each public method's contract,
+ * with an example, stay beside the code.)
  *
  * @module
  */
