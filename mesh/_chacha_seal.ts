@@ -6,7 +6,7 @@
  * 0.1.0, whose `seal` copies the result out of WebAssembly memory into a
  * new `Uint8Array` when it is given no destination, and Noise gives none.
  * In Deno every new typed array is a backing store of its own (see
- * `_slab.ts`): one more per message sent, made and later swept.
+ * `core/slab.ts`): one more per message sent, made and later swept.
  *
  * {@linkcode patchChachaSeal} gives the cipher class a `seal` that passes a
  * slab view of the right length as the destination when the caller gave
@@ -18,7 +18,7 @@
  */
 
 import { ChaCha20Poly1305 } from "@chainsafe/as-chacha20poly1305";
-import { slabBytes } from "./_slab.ts";
+import { slabBytes } from "../core/slab.ts";
 import type { WrittenFor } from "./_written_for.ts";
 
 /** The version this adjustment was written for: it wraps `ChaCha20Poly1305.prototype.seal` (and its `dst` argument). */

@@ -43,7 +43,7 @@ import { TopicValidatorResult } from "@libp2p/gossipsub";
 import * as Digest from "multiformats/hashes/digest";
 import { byteKey, bytesEqual } from "../core/bytes.ts";
 import type { WrittenFor } from "./_written_for.ts";
-import { slabBytes } from "./_slab.ts";
+import { slabBytes } from "../core/slab.ts";
 import { utf8Length } from "../protocol/utf8.ts";
 
 /**

@@ -26,7 +26,7 @@
  */
 
 import type { WrittenFor } from "./_written_for.ts";
-import { slabBytes } from "./_slab.ts";
+import { slabBytes } from "../core/slab.ts";
 
 /** The version this adjustment was written for: it replaces eight `MessageCache` methods and uses its `msgs`, `history`, `gossip`, `msgIdToStrFn` and `notValidatedCount`. */
 export const MESSAGE_CACHE_WRITTEN_FOR: WrittenFor = {

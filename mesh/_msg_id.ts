@@ -39,7 +39,7 @@ import { Buffer } from "node:buffer";
 import { publicKeyToProtobuf } from "@libp2p/crypto/keys";
 import type { PublicKey } from "@libp2p/interface";
 import { byteKey } from "../core/bytes.ts";
-import { slabBytes } from "./_slab.ts";
+import { slabBytes } from "../core/slab.ts";
 
 /** The protobuf header of an Ed25519 public key: Type = 1, Data of 32 bytes. */
 const ED25519_PROTOBUF_HEADER = [0x08, 0x01, 0x12, 0x20] as const;

@@ -16,7 +16,7 @@
  * never reused: a fresh slab is zero-filled and every view is handed out
  * once, so a view holds zeros until written and never another owner's
  * bytes. A slab stays alive while any of its views does: meant for the
- * per-message arrays of the mesh (message ids, packed cache entries, the
+ * per-message arrays of the mesh and the bridge (message ids, packed cache entries, the
  * signed bytes of a check), which all die within seconds and in the order
  * they were made.
  *
