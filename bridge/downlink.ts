@@ -185,7 +185,10 @@ export class Downlink {
       }
       const msg: Message = { type: "message", msgId: 0, qos: 0, topic, data };
       if (s.sleepingUntil > 0 && d.sleepQueue) {
-        d.sleepQueue.push(msg);
+        // kept until the device wakes (up to its sleep): its own copy, so
+        // that it does not hold the buffer it is a view of (an envelope,
+        // a slab) that long
+        d.sleepQueue.push({ ...msg, data: data.slice() });
         if (d.sleepQueue.dropped > 0) {
           stats.sleepDropped += d.sleepQueue.dropped;
           d.sleepQueue.dropped = 0;

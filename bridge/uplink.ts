@@ -9,7 +9,8 @@
 
 import { clearImmediate, setImmediate } from "node:timers";
 import type { JsonObject } from "../core/events.ts";
-import { ErrorCode, type Message } from "../protocol/mod.ts";
+import { ErrorCode, type Message, utf8Length } from "../protocol/mod.ts";
+import { slabBytes } from "../core/slab.ts";
 import { fnv1a } from "./ack_memory.ts";
 import type { BridgeEvent } from "./bridge_events.ts";
 import { ContextWrites, ReadingRefused } from "./context_writes.ts";
@@ -264,7 +265,11 @@ export class Uplink {
    */
   #publishEvent(topic: string, json: JsonObject): Promise<void> {
     const { mesh, opts, stats, clock } = this.#deps;
-    const data = UTF8.encode(JSON.stringify(json));
+    // A slab view, not an array of its own (each is a backing store in
+    // Deno, see core/slab.ts): one per event on a busy gateway.
+    const text = JSON.stringify(json);
+    const data = slabBytes(utf8Length(text));
+    UTF8.encodeInto(text, data);
     if (!opts.batchEvents || mesh.publishBatch === undefined) {
       return this.#publish(topic, data);
     }
