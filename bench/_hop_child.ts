@@ -107,6 +107,10 @@ export async function aviSide(job: Job): Promise<Side> {
     const { undoTcpWrites } = await import("../mesh/_tcp_write.ts");
     undoTcpWrites();
     runtime.libp2p.addEventListener("connection:open", undoTcpWrites);
+    // and Yamux's own frame headers (mesh/_yamux_header.ts, likewise)
+    const { undoYamuxHeaders } = await import("../mesh/_yamux_header.ts");
+    undoYamuxHeaders();
+    runtime.libp2p.addEventListener("connection:open", undoYamuxHeaders);
   }
   let handler: (d: Uint8Array) => void = () => {};
   if (job.role === "recv") {

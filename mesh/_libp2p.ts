@@ -35,6 +35,7 @@ import { patchTimeCaches } from "./_time_cache.ts";
 import { patchChachaSeal } from "./_chacha_seal.ts";
 import { patchLengthPrefixedDecoder } from "./_lp_decoder.ts";
 import { patchTcpWrites } from "./_tcp_write.ts";
+import { patchYamuxHeaders } from "./_yamux_header.ts";
 import { fastMsgId, msgIdFn, msgIdToStr } from "./_msg_id.ts";
 import type { WrittenFor } from "./_written_for.ts";
 
@@ -254,6 +255,7 @@ export async function buildLibp2p(
   patchMessageCache(node.services.pubsub as object);
   patchTimeCaches(node.services.pubsub as object);
   patchTcpWrites(node);
+  patchYamuxHeaders(node);
   // The Identify protocol id stays the standard /ipfs/id/1.0.0 (so any
   // libp2p peer can identify us); the announced protocol version is ours.
   const host_ =
