@@ -25,6 +25,7 @@
  */
 
 import type { WrittenFor } from "./_written_for.ts";
+import { ConnectionClassMethod, type NodeEvents } from "./_connection_class.ts";
 
 /** The version this adjustment was written for: it replaces `sendData` of its connection class and uses the `socket` field. */
 export const TCP_WRITE_WRITTEN_FOR: WrittenFor = {
@@ -74,52 +75,21 @@ export function sendData(
   return { sentBytes, canSendMore };
 }
 
-/** What the adjustment uses of a libp2p node. */
-interface NodeEvents {
-  getConnections(): unknown[];
-  addEventListener(
-    type: "connection:open",
-    fn: (e: CustomEvent<unknown>) => void,
-  ): void;
-  removeEventListener(
-    type: "connection:open",
-    fn: (e: CustomEvent<unknown>) => void,
-  ): void;
-}
-
-/**
- * Replaces `sendData` of the connection's class if it is TCP's (once):
- * whether that class is now settled (adjusted, or no longer what the
- * adjustment was written for; its test then fails).
- */
-function patchClassOf(connection: unknown): boolean {
-  const maConn = (connection as { maConn?: object }).maConn;
-  if (maConn === undefined) return false;
-  const proto = Object.getPrototypeOf(maConn) as {
-    constructor: { name: string };
-    sendData?: unknown;
-  };
-  if (proto.constructor.name !== CONNECTION_CLASS) return false;
-  if (
-    proto.sendData !== sendData && Object.hasOwn(proto, "sendData") &&
-    typeof proto.sendData === "function" && "socket" in maConn
-  ) {
-    packageOwn = { proto, sendData: proto.sendData };
-    proto.sendData = sendData;
-  }
-  return true;
-}
-
-let packageOwn:
-  | { proto: { sendData?: unknown }; sendData: unknown }
-  | undefined;
+const adjustment = new ConnectionClassMethod({
+  field: "maConn",
+  className: CONNECTION_CLASS,
+  method: "sendData",
+  replacement: sendData,
+  fits: (proto, maConn) =>
+    Object.hasOwn(proto, "sendData") && "socket" in maConn,
+});
 
 /**
  * Puts the package's `sendData` back (the hop bench's "before"); it stays
  * until the process ends.
  */
 export function undoTcpWrites(): void {
-  if (packageOwn) packageOwn.proto.sendData = packageOwn.sendData;
+  adjustment.undo();
 }
 
 /**
@@ -129,19 +99,10 @@ export function undoTcpWrites(): void {
  * @param node A libp2p node.
  */
 export function patchTcpWrites(node: NodeEvents): void {
-  for (const c of node.getConnections()) if (patchClassOf(c)) return;
-  const onOpen = (e: CustomEvent<unknown>) => {
-    if (patchClassOf(e.detail)) {
-      node.removeEventListener("connection:open", onOpen);
-    }
-  };
-  node.addEventListener("connection:open", onOpen);
+  adjustment.patch(node);
 }
 
 /** Whether the connection's class has the adjustment (for tests). */
 export function hasOneWrite(connection: unknown): boolean {
-  const maConn = (connection as { maConn?: object }).maConn;
-  return maConn !== undefined &&
-    (Object.getPrototypeOf(maConn) as { sendData?: unknown }).sendData ===
-      sendData;
+  return adjustment.has(connection);
 }

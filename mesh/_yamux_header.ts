@@ -20,6 +20,7 @@
 import { Uint8ArrayList } from "uint8arraylist-v2";
 import { slabBytes } from "../core/slab.ts";
 import type { WrittenFor } from "./_written_for.ts";
+import { ConnectionClassMethod, type NodeEvents } from "./_connection_class.ts";
 
 /** The version this adjustment was written for: it replaces `sendFrame` of its muxer class and calls `send`. */
 export const YAMUX_HEADER_WRITTEN_FOR: WrittenFor = {
@@ -73,53 +74,22 @@ export function encodeHeader(header: FrameHeader): Uint8Array {
   return frame;
 }
 
-/** The package's `sendFrame`, and the class it was taken from. */
-let packageOwn: { proto: { sendFrame?: unknown }; fn: SendFrame } | undefined;
-
 const sendFrame: SendFrame = function sendFrame(header, data) {
   if (header.type !== DATA || data == null) {
-    return packageOwn!.fn.call(this, header, data);
+    return adjustment.packageOwn!.call(this, header, data);
   }
   const trace = this.log?.trace;
   if (trace?.enabled) trace("sending frame %o", header);
   return this.send(new Uint8ArrayList(encodeHeader(header), data));
 };
 
-/**
- * Replaces `sendFrame` of the connection's muxer class if it is Yamux's
- * (once): whether that class is now settled.
- */
-function patchClassOf(connection: unknown): boolean {
-  const muxer = (connection as { muxer?: object }).muxer;
-  if (muxer === undefined) return false;
-  const proto = Object.getPrototypeOf(muxer) as {
-    constructor: { name: string };
-    sendFrame?: unknown;
-    send?: unknown;
-  };
-  if (proto.constructor.name !== MUXER_CLASS) return false;
-  if (
-    proto.sendFrame !== sendFrame && typeof proto.sendFrame === "function" &&
-    typeof proto.send === "function"
-  ) {
-    packageOwn = { proto, fn: proto.sendFrame as SendFrame };
-    proto.sendFrame = sendFrame;
-  }
-  return true;
-}
-
-/** What the adjustment uses of a libp2p node. */
-interface NodeEvents {
-  getConnections(): unknown[];
-  addEventListener(
-    type: "connection:open",
-    fn: (e: CustomEvent<unknown>) => void,
-  ): void;
-  removeEventListener(
-    type: "connection:open",
-    fn: (e: CustomEvent<unknown>) => void,
-  ): void;
-}
+const adjustment = new ConnectionClassMethod({
+  field: "muxer",
+  className: MUXER_CLASS,
+  method: "sendFrame",
+  replacement: sendFrame,
+  fits: (proto) => typeof proto.send === "function",
+});
 
 /**
  * Applies the adjustment to the class of the node's Yamux muxers, at its
@@ -129,21 +99,12 @@ interface NodeEvents {
  * @param node A libp2p node.
  */
 export function patchYamuxHeaders(node: NodeEvents): void {
-  for (const c of node.getConnections()) if (patchClassOf(c)) return;
-  const onOpen = (e: CustomEvent<unknown>) => {
-    if (patchClassOf(e.detail)) {
-      node.removeEventListener("connection:open", onOpen);
-    }
-  };
-  node.addEventListener("connection:open", onOpen);
+  adjustment.patch(node);
 }
 
 /** Whether the connection's muxer class has the adjustment (for tests). */
 export function hasSlabHeaders(connection: unknown): boolean {
-  const muxer = (connection as { muxer?: object }).muxer;
-  return muxer !== undefined &&
-    (Object.getPrototypeOf(muxer) as { sendFrame?: unknown }).sendFrame ===
-      sendFrame;
+  return adjustment.has(connection);
 }
 
 /**
@@ -151,5 +112,5 @@ export function hasSlabHeaders(connection: unknown): boolean {
  * until the process ends.
  */
 export function undoYamuxHeaders(): void {
-  if (packageOwn) packageOwn.proto.sendFrame = packageOwn.fn;
+  adjustment.undo();
 }
