@@ -8,9 +8,9 @@ import {
 } from "./_chacha_seal.ts";
 import { assertWrittenFor } from "../tests/support/written_for.ts";
 import {
+  pairOnTopic,
   publishAndAwaitLast,
   shutdownAll,
-  startNode,
 } from "../tests/support/mesh_fixture.ts";
 
 Deno.test("chacha seal: the adjustment was written for the installed @chainsafe/as-chacha20poly1305", async () => {
@@ -75,14 +75,8 @@ Deno.test("chacha seal: Noise in a running node encrypts through the adjusted cl
     calls++;
     return adjusted.apply(this, a);
   };
-  const a = await startNode({ enableKad: false });
-  const b = await startNode({
-    enableKad: false,
-    bootstrapPeers: [a.listenAddresses[0]],
-  });
+  const [a, b] = await pairOnTopic("cs/topic");
   try {
-    await b.handle().subscribe("cs/topic");
-    await a.handle().waitForSubscribers("cs/topic", { timeoutMs: 10_000 });
     await publishAndAwaitLast(a, b, "cs/topic", 5);
     assert.ok(calls >= 5, `seal called ${calls} times`);
   } finally {

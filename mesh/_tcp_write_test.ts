@@ -6,13 +6,12 @@ import {
   sendData,
   TCP_WRITE_WRITTEN_FOR,
 } from "./_tcp_write.ts";
-import { type AviP2p, RUNTIME } from "./node.ts";
+import { RUNTIME } from "./node.ts";
 import { assertWrittenFor } from "../tests/support/written_for.ts";
 import {
+  pairOnTopic,
   publishAndAwaitLast,
   shutdownAll,
-  startNode,
-  untilTopicPeer,
 } from "../tests/support/mesh_fixture.ts";
 
 Deno.test("tcp write: the adjustment was written for the installed @libp2p/tcp", async () => {
@@ -60,15 +59,8 @@ Deno.test("tcp write: a large list goes buffer by buffer, stopping where the soc
 
 Deno.test("tcp write: between two real nodes, no Noise length goes to the socket alone", async () => {
   const TOPIC = "tcp-write/t";
-  let a: AviP2p | undefined, b: AviP2p | undefined;
+  const [a, b] = await pairOnTopic(TOPIC);
   try {
-    a = await startNode({ enableKad: false });
-    b = await startNode({
-      enableKad: false,
-      bootstrapPeers: [a.listenAddresses[0]],
-    });
-    await b.handle().subscribe(TOPIC);
-    await untilTopicPeer(a, b, TOPIC);
     const [conn] = a[RUNTIME]().libp2p.getConnections();
     assert.ok(hasOneWrite(conn), "the TCP connection class is adjusted");
     const socket = (conn as unknown as {

@@ -6,13 +6,12 @@ import {
   HEADER_BYTES,
   YAMUX_HEADER_WRITTEN_FOR,
 } from "./_yamux_header.ts";
-import { type AviP2p, RUNTIME } from "./node.ts";
+import { RUNTIME } from "./node.ts";
 import { assertWrittenFor } from "../tests/support/written_for.ts";
 import {
+  pairOnTopic,
   publishAndAwaitLast,
   shutdownAll,
-  startNode,
-  untilTopicPeer,
 } from "../tests/support/mesh_fixture.ts";
 
 Deno.test("yamux header: the adjustment was written for the installed @chainsafe/libp2p-yamux", async () => {
@@ -48,15 +47,8 @@ Deno.test("yamux header: the same 12 bytes as the package's encodeHeader, in a s
 
 Deno.test("yamux header: between two real nodes, data frames go with slab headers and messages arrive", async () => {
   const TOPIC = "yamux-header/t";
-  let a: AviP2p | undefined, b: AviP2p | undefined;
+  const [a, b] = await pairOnTopic(TOPIC);
   try {
-    a = await startNode({ enableKad: false });
-    b = await startNode({
-      enableKad: false,
-      bootstrapPeers: [a.listenAddresses[0]],
-    });
-    await b.handle().subscribe(TOPIC);
-    await untilTopicPeer(a, b, TOPIC);
     const [conn] = a[RUNTIME]().libp2p.getConnections();
     assert.ok(hasSlabHeaders(conn), "the muxer class is adjusted");
     await publishAndAwaitLast(a, b, TOPIC, 20);

@@ -144,6 +144,30 @@ export async function publishAndAwaitLast(
 }
 
 /**
+ * Two nodes (without Kademlia), the second bootstrapped to the first and
+ * subscribed to `topic`, once the first sees it there: `[sender, receiver]`.
+ * Shuts down what it started if it fails.
+ */
+export async function pairOnTopic(topic: string): Promise<[AviP2p, AviP2p]> {
+  const nodes: AviP2p[] = [];
+  try {
+    const a = await startNode({ enableKad: false });
+    nodes.push(a);
+    const b = await startNode({
+      enableKad: false,
+      bootstrapPeers: [a.listenAddresses[0]],
+    });
+    nodes.push(b);
+    await b.handle().subscribe(topic);
+    await untilTopicPeer(a, b, topic);
+    return [a, b];
+  } catch (e) {
+    await shutdownAll(...nodes);
+    throw e;
+  }
+}
+
+/**
  * A house of three nodes (without Kademlia) subscribed to `topic`, each with
  * both others in its GossipSub mesh for it, so that each relays what it
  * receives from one to the other. Shuts down what it started if it fails.
